@@ -1,0 +1,1 @@
+"""Fetching public sample data (from package registries only) into a local cache."""

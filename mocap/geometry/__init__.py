@@ -1,0 +1,1 @@
+"""Pure numpy geometry: rotations (one convention), rigid transforms, projection, shape checks."""

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up everything and run the whole test suite (what CI runs). Usage: bash scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "[test] ruff"
+.venv/bin/ruff check .
+echo "[test] pytest"
+export MPLBACKEND=Agg MOCAP_NO_PROGRESS=1
+.venv/bin/python -m pytest -q "$@"
