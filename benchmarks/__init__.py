@@ -1,0 +1,1 @@
+"""Benchmarks: `python benchmarks/bench_*.py` (or `mocap bench NAME`)."""
