@@ -8,9 +8,15 @@ carry no per-landmark score (their presence is the detection itself).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from mocap.keypoints2d.base import Detector, check_image
+
+# MediaPipe's C++ side logs feedback-tensor and projection notices at every start: keep only errors.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
 

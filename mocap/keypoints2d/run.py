@@ -174,6 +174,15 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
 
 def _worker(args: tuple) -> CameraResult:
     video, out_dir, backend, kwargs, checkpoint_every, overlay_every, max_frames, queue = args
+    # Native libraries (MediaPipe, TFLite) print notices straight to file descriptor 2 at every start; in a
+    # worker process send them to a per-camera log file instead of the user's terminal.
+    import os
+
+    log_path = Path(out_dir) / f"{Path(video).stem}.log"
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
     return detect_camera(video, out_dir, backend, kwargs, checkpoint_every, overlay_every, max_frames, queue)
 
 

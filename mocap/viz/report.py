@@ -198,10 +198,12 @@ def draw_overlay(image: np.ndarray, det: np.ndarray, proj: np.ndarray, bones: li
                 if np.isfinite(p).all():
                     cv2.circle(img, pt(p), 3 * scale, color, -1, cv2.LINE_AA)
     if label:
-        cv2.putText(img, label, (10, 30 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255),
-                    2 * scale, cv2.LINE_AA)
-        cv2.putText(img, "green: 2D detection   magenta: reprojected 3D", (10, 60 * scale),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 2 * scale, cv2.LINE_AA)
+        font = img.shape[1] / 1400.0  # text fits the image width
+        for k, text in enumerate((label, "green: 2D detection   magenta: reprojected 3D")):
+            org = (10, int((40 + 45 * k) * font))
+            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), max(1, int(5 * font)), cv2.LINE_AA)
+            cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), max(1, int(2 * font)),
+                        cv2.LINE_AA)
     return img
 
 
@@ -250,7 +252,7 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
                 log.warning("could not read frame %d of %s for the overlay", t, videos[name])
                 continue
             img = draw_overlay(frame, kp2d.data[t, c], proj[c], bones,
-                               f"{name} frame {t}: mean reprojection error {stats.reproj_error_px[name]:.1f} px")
+                               f"{name} frame {t}: mean reproj. error {stats.reproj_error_px[name]:.1f} px")
             p = out_dir / f"overlay_{name}.png"
             cv2.imwrite(str(p), img)
             overlays.append(p)
