@@ -1,18 +1,119 @@
-"""`mocap calibrate`."""
+"""`mocap calibrate`: board sheets, intrinsics + extrinsics from videos, wizard, convert."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mocap.errors import MocapError
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
-    """Register `mocap calibrate`."""
+    """Register `mocap calibrate` and its subcommands."""
     p = sub.add_parser(name, help=help, description=help, parents=parents)
-    p.set_defaults(func=run)
+    subsub = p.add_subparsers(dest="calib_command", metavar="SUBCOMMAND")
+    b = subsub.add_parser("board", help="write a printable board (PNG or PDF at exact size)", parents=parents)
+    b.add_argument("board", help="board file or shipped name (e.g. charuco_a4)")
+    b.add_argument("--out", required=True, help="output .png or .pdf")
+    b.add_argument("--dpi", type=int, default=300)
+    b.set_defaults(func=run_board)
+    for cmd, hlp in (("run", "calibrate intrinsics and extrinsics from videos or image folders"),
+                     ("intrinsics", "calibrate intrinsics only (one source per camera)"),
+                     ("wizard", "guided calibration: intrinsics, extrinsics, advice and a report")):
+        r = subsub.add_parser(cmd, help=hlp, description=hlp, parents=parents)
+        r.add_argument("--board", required=True, help="board file or shipped name")
+        r.add_argument("--videos", nargs="+", required=True, help="video files / image folders, or one folder")
+        r.add_argument("--out", required=True, help="calibration file to write (.toml, or another format)")
+        r.add_argument("--report", help="folder for report.png and report.html")
+        r.add_argument("--model", default="pinhole", choices=["pinhole", "rational", "fisheye"])
+        r.add_argument("--step", type=int, default=1, help="use every N-th frame")
+        r.add_argument("--max-views", type=int, default=40)
+        r.add_argument("--reference", help="camera defining the world frame (default: the first)")
+        r.add_argument("--world", choices=["camera", "board"], default="camera")
+        r.add_argument("--no-refine-intrinsics", action="store_true")
+        r.add_argument("--max-rms", type=float, default=1.0, help="wizard: quality target, pixels")
+        r.add_argument("--yes", action="store_true", help="wizard: non-interactive (accept and write)")
+        r.set_defaults(func=run_calibrate, calib_mode=cmd)
+    try:
+        from mocap.cli.calibrate_convert import add_convert_parser
+    except ImportError:
+        pass
+    else:
+        add_convert_parser(subsub, parents)
+    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
 
 
-def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise MocapError("`mocap calibrate` is not available in this version yet (tracked in issue #3)")
+def run_board(args: argparse.Namespace) -> int:
+    """`mocap calibrate board`."""
+    from mocap.calibration.board_sheet import write_board_sheet
+    from mocap.calibration.boards import load_board
+
+    board = load_board(args.board)
+    path = write_board_sheet(board, args.out, dpi=args.dpi)
+    print(f"wrote {path}: {board.describe()}")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """`mocap calibrate run|intrinsics|wizard`."""
+    from mocap.calibration.pipeline import calibrate_rig, resolve_sources, write_rig
+
+    sources = resolve_sources(args.videos)
+    wizard = args.calib_mode == "wizard"
+    if wizard:
+        print(f"step 1/3: detecting the board in {len(sources)} camera(s): {', '.join(sources)}")
+    if args.calib_mode == "intrinsics":
+        from mocap.calibration.pipeline import RigCalibration  # noqa: F401
+
+        cal = None
+        rigs = []
+        for name, src in sources.items():
+            c = calibrate_rig({name: src}, args.board, model=args.model, step=args.step, max_views=args.max_views)
+            rigs.append(c)
+            print(f"{name}: RMS {c.rms:.3f} px, f=({c.rig[0].K[0, 0]:.1f}, {c.rig[0].K[1, 1]:.1f})")
+        from mocap.cameras.rig import CameraRig
+
+        rig = CameraRig([c.rig[0] for c in rigs])
+        write_rig(rig, args.out)
+        print(f"wrote {args.out}")
+        if args.report:
+            from mocap.calibration.report import write_report
+
+            for c in rigs:
+                write_report(c, f"{args.report}/{c.rig[0].name}")
+        return 0
+    cal = calibrate_rig(sources, args.board, model=args.model, step=args.step, max_views=args.max_views,
+                        reference=args.reference, world=args.world,
+                        refine_intrinsics=not args.no_refine_intrinsics, progress=True)
+    for n, it in cal.intrinsics.items():
+        ba = cal.extrinsics.bundle.camera_rms[n] if cal.extrinsics else float("nan")
+        print(f"{n}: {len(cal.detections[n])} views, intrinsic RMS {it.rms:.3f} px, bundle RMS {ba:.3f} px, "
+              f"f=({cal.rig[n].K[0, 0]:.1f}, {cal.rig[n].K[1, 1]:.1f})")
+    print(f"final RMS reprojection error {cal.rms:.3f} px ({cal.seconds:.1f} s)")
+    ok = cal.rms <= args.max_rms
+    if wizard:
+        print("step 2/3: quality " + ("is enough" if ok else f"is NOT enough (target {args.max_rms} px)"))
+        for a in cal.advice:
+            print(f"  advice: {a}")
+        if not args.yes:
+            ans = input("write this calibration? [y/N] ").strip().lower()
+            if ans not in ("y", "yes"):
+                print("not written")
+                return 1
+    write_rig(cal.rig, args.out)
+    print(f"wrote {args.out}")
+    report = args.report or (str(args.out) + "_report" if wizard else None)
+    if report:
+        from mocap.calibration.report import write_report
+
+        png = write_report(cal, report)
+        print(f"report: {png} and {png.with_suffix('.html')}")
+    if wizard:
+        print("step 3/3: done" + ("" if ok else "; record again following the advice above"))
+    return 0 if ok or not wizard else 3
+
+
+def run(args: argparse.Namespace) -> int:  # kept for the lead's registry
+    """Dispatch (subcommands set their own func)."""
+    print("usage: mocap calibrate {board,run,intrinsics,wizard,convert} ...", file=sys.stderr)
+    raise MocapError("choose a subcommand of `mocap calibrate`")

@@ -1,0 +1,210 @@
+"""Robust bundle adjustment of camera extrinsics and board poses (optionally intrinsics).
+
+``scipy.optimize.least_squares`` with a sparse Jacobian pattern (``jac_sparsity``), a robust loss and
+``x_scale="jac"``. Parameters: world-to-camera rotation vector + translation of every camera except the fixed
+one (the gauge), board-to-world rotation vector + translation per frame, and with ``refine_intrinsics`` the
+focal lengths, principal point and distortion of every camera. Residuals are pixel errors (u, v) per corner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.sparse import coo_matrix
+
+from mocap.calibration.detection import BoardDetection
+from mocap.cameras.camera import Camera
+from mocap.cameras.rig import CameraRig
+from mocap.geometry.projection import distort_normalized
+from mocap.geometry.rotations import matrix_to_rotvec
+
+log = logging.getLogger(__name__)
+
+
+def rotvecs_to_matrices(rv: np.ndarray) -> np.ndarray:
+    """Rodrigues formula, vectorised: ``(N, 3)`` rotation vectors -> ``(N, 3, 3)`` matrices."""
+    rv = np.asarray(rv, float).reshape(-1, 3)
+    th = np.linalg.norm(rv, axis=1)
+    small = th < 1e-12
+    k = rv / np.where(small, 1.0, th)[:, None]
+    Kx = np.zeros((len(rv), 3, 3))
+    Kx[:, 0, 1], Kx[:, 0, 2] = -k[:, 2], k[:, 1]
+    Kx[:, 1, 0], Kx[:, 1, 2] = k[:, 2], -k[:, 0]
+    Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 1], k[:, 0]
+    s, c = np.sin(th)[:, None, None], np.cos(th)[:, None, None]
+    R = np.eye(3)[None] + s * Kx + (1 - c) * (Kx @ Kx)
+    R[small] = np.eye(3)
+    return R
+
+
+@dataclass
+class BundleResult:
+    """Outcome of :func:`bundle_adjust`.
+
+    Attributes:
+        rig: refined cameras (the initial ones when the solve diverged).
+        board_poses: ``(F, 4, 4)`` board-to-world transforms per frame (solve order).
+        initial_rms, final_rms: RMS pixel error over all corners before/after.
+        camera_rms: camera name -> RMS pixel error after.
+        residuals: ``(M, 2)`` final pixel residuals per observed corner; ``obs_camera`` ``(M,)`` camera index.
+        converged: False when the solve diverged and the initial estimate was kept.
+        seconds: solver wall time.
+    """
+
+    rig: CameraRig
+    board_poses: np.ndarray
+    initial_rms: float
+    final_rms: float
+    camera_rms: dict[str, float]
+    residuals: np.ndarray
+    obs_camera: np.ndarray
+    converged: bool
+    seconds: float
+    nfev: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _pack_T(T: np.ndarray) -> np.ndarray:
+    return np.concatenate([matrix_to_rotvec(T[:3, :3]), T[:3, 3]])
+
+
+def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
+                  observations: list[tuple[int, int, BoardDetection]], fixed_camera: int = 0,
+                  refine_intrinsics: bool = False, loss: str = "huber", f_scale: float = 1.0,
+                  max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False) -> BundleResult:
+    """Jointly refine camera poses and board poses by minimising pixel reprojection error.
+
+    Args:
+        rig: initial cameras (intrinsics used as given unless ``refine_intrinsics``).
+        board_poses: ``F`` initial board-to-world ``(4, 4)`` transforms.
+        observations: ``(camera index, frame index into board_poses, detection)`` triples.
+        fixed_camera: camera whose pose is held fixed (removes the gauge freedom).
+        refine_intrinsics: also optimise fx, fy, cx, cy and distortion per camera.
+        fix_cameras: hold every camera fixed and solve board poses only (scores a given calibration).
+        loss: ``"huber"``, ``"soft_l1"``, ``"cauchy"`` or ``"linear"``; ``f_scale`` its inlier scale in pixels.
+        diverge_factor: a final RMS this many times the initial (or NaN) counts as divergence: the initial
+            estimate is kept and a warning says so.
+    """
+    t0 = time.perf_counter()
+    C, F = len(rig), len(board_poses)
+    cams = [c.copy() for c in rig.cameras]
+    cam_idx = np.concatenate([np.full(d.n, c) for c, _, d in observations]).astype(int)
+    frm_idx = np.concatenate([np.full(d.n, f) for _, f, d in observations]).astype(int)
+    obj = np.concatenate([d.object_points for _, _, d in observations])
+    uv = np.concatenate([d.image_points for _, _, d in observations])
+    M = len(uv)
+    free = [] if fix_cameras else [c for c in range(C) if c != fixed_camera]
+    n_dist = [len(c.dist) for c in cams]
+    n_int = [4 + nd if refine_intrinsics else 0 for nd in n_dist]
+    # parameter layout
+    off_cam = {c: 6 * k for k, c in enumerate(free)}
+    off_board = 6 * len(free)
+    off_int = off_board + 6 * F
+    int_off = np.concatenate([[0], np.cumsum(n_int)])[:-1] + off_int
+    n_par = off_int + int(sum(n_int))
+    x0 = np.zeros(n_par)
+    for c in free:
+        x0[off_cam[c]:off_cam[c] + 6] = np.concatenate([cams[c].rvec, cams[c].t])
+    for f, T in enumerate(board_poses):
+        x0[off_board + 6 * f: off_board + 6 * f + 6] = _pack_T(T)
+    if refine_intrinsics:
+        for c in range(C):
+            K = cams[c].K
+            x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([[K[0, 0], K[1, 1], K[0, 2], K[1, 2]],
+                                                                    cams[c].dist])
+    masks = [cam_idx == c for c in range(C)]
+
+    def unpack(x):
+        Rc, tc, Ks, Ds = [], [], [], []
+        for c in range(C):
+            if c not in off_cam:
+                Rc.append(cams[c].R)
+                tc.append(cams[c].t)
+            else:
+                p = x[off_cam[c]:off_cam[c] + 6]
+                Rc.append(rotvecs_to_matrices(p[:3])[0])
+                tc.append(p[3:])
+            if refine_intrinsics:
+                q = x[int_off[c]:int_off[c] + n_int[c]]
+                Ks.append(np.array([[q[0], 0, q[2]], [0, q[1], q[3]], [0, 0, 1.0]]))
+                Ds.append(q[4:])
+            else:
+                Ks.append(cams[c].K)
+                Ds.append(cams[c].dist)
+        b = x[off_board:off_int].reshape(F, 6)
+        return Rc, tc, rotvecs_to_matrices(b[:, :3]), b[:, 3:], Ks, Ds
+
+    def residuals(x):
+        Rc, tc, Rb, tb, Ks, Ds = unpack(x)
+        Xw = np.einsum("mij,mj->mi", Rb[frm_idx], obj) + tb[frm_idx]
+        out = np.empty((M, 2))
+        for c in range(C):
+            m = masks[c]
+            Xc = Xw[m] @ Rc[c].T + tc[c]
+            z = Xc[:, 2:3]
+            z = np.where(np.abs(z) < 1e-9, 1e-9, z)
+            xy = distort_normalized(Xc[:, :2] / z, Ds[c], cams[c].model)
+            K = Ks[c]
+            out[m, 0] = K[0, 0] * xy[:, 0] + K[0, 2]
+            out[m, 1] = K[1, 1] * xy[:, 1] + K[1, 2]
+        return (out - uv).ravel()
+
+    rr, cc = [], []
+    rows = np.arange(M)
+
+    def block(r: np.ndarray, col0: np.ndarray | int, width: int) -> None:
+        for k in range(width):
+            for rk in (2 * r, 2 * r + 1):
+                rr.append(rk)
+                cc.append(np.broadcast_to(col0 + k, rk.shape))
+
+    block(rows, off_board + 6 * frm_idx, 6)
+    for c in free:
+        block(rows[masks[c]], off_cam[c], 6)
+    if refine_intrinsics:
+        for c in range(C):
+            block(rows[masks[c]], int(int_off[c]), n_int[c])
+    rr_a, cc_a = np.concatenate(rr), np.concatenate(cc)
+    A = coo_matrix((np.ones(len(rr_a), np.int8), (rr_a, cc_a)), shape=(2 * M, n_par)).tocsr()
+
+    r0 = residuals(x0)
+    rms0 = float(np.sqrt(np.mean(r0.reshape(-1, 2) ** 2) * 2)) if M else float("nan")
+    warn: list[str] = []
+    converged = True
+    try:
+        sol = least_squares(residuals, x0, jac_sparsity=A, loss=loss, f_scale=f_scale, x_scale="jac",
+                            method="trf", max_nfev=max_nfev, xtol=1e-10, ftol=1e-10)
+        x, nfev = sol.x, sol.nfev
+        r1 = residuals(x)
+        rms1 = float(np.sqrt(np.mean(r1.reshape(-1, 2) ** 2) * 2))
+    except (ValueError, np.linalg.LinAlgError) as e:
+        x, nfev, r1, rms1 = x0, 0, r0, float("nan")
+        warn.append(f"bundle adjustment failed ({e}); keeping the initial estimate")
+        converged = False
+    if converged and (not np.isfinite(rms1) or rms1 > diverge_factor * max(rms0, 1.0)):
+        warn.append(f"bundle adjustment diverged (RMS {rms0:.2f} px -> {rms1:.3g} px); keeping the initial "
+                    "estimate: check the board definition, the intrinsics and the frame synchronisation")
+        x, r1, rms1, converged = x0, r0, rms0, False
+    Rc, tc, Rb, tb, Ks, Ds = unpack(x)
+    out_cams = []
+    for c in range(C):
+        nc = cams[c].copy()
+        nc.R, nc.t, nc.K, nc.dist = Rc[c].copy(), np.asarray(tc[c], float).copy(), Ks[c].copy(), np.asarray(Ds[c])
+        out_cams.append(nc)
+    T = np.tile(np.eye(4), (F, 1, 1))
+    T[:, :3, :3], T[:, :3, 3] = Rb, tb
+    res = r1.reshape(-1, 2)
+    cam_rms = {cams[c].name: float(np.sqrt(np.mean(np.sum(res[masks[c]] ** 2, axis=1)))) if masks[c].any()
+               else float("nan") for c in range(C)}
+    dt = time.perf_counter() - t0
+    log.info("bundle adjustment: %d cameras, %d frames, %d corners: RMS %.3f -> %.3f px in %.2f s",
+             C, F, M, rms0, rms1, dt)
+    return BundleResult(CameraRig(out_cams, dict(rig.meta)), T, rms0, rms1, cam_rms, res, cam_idx, converged, dt,
+                        nfev, warn)
+
+
+__all__ = ["BundleResult", "bundle_adjust", "rotvecs_to_matrices", "Camera"]

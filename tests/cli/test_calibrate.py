@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from mocap.cli.main import main
+
+
+def test_board_png_and_pdf(tmp_path):
+    assert main(["calibrate", "board", "charuco_a4", "--out", str(tmp_path / "b.png")]) == 0
+    assert main(["calibrate", "board", "charuco_a4", "--out", str(tmp_path / "b.pdf")]) == 0
+    assert (tmp_path / "b.png").stat().st_size > 1000 and (tmp_path / "b.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.slow
+def test_wizard_real_charuco(shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MOCAP_NO_PROGRESS", "1")
+    out = tmp_path / "calib.toml"
+    rc = main(["calibrate", "wizard", "--board", "charuco_4x5_dict4x4_1000_inverted", "--videos",
+               str(shared_data / "charuco_4cam/calibration/extrinsic"), "--out", str(out), "--step", "2",
+               "--report", str(tmp_path / "rep"), "--yes"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert out.is_file() and (tmp_path / "rep/report.png").is_file() and (tmp_path / "rep/report.html").is_file()
+    rms = float(text.split("final RMS reprojection error ")[1].split()[0])
+    assert rms < 1.0
+    assert "advice:" in text
+
+
+@pytest.mark.slow
+def test_pose2sim_intrinsics(pose2sim_single):
+    import re
+
+    from mocap.calibration.boards import load_board
+    from mocap.calibration.detection import detect_in_source
+    from mocap.calibration.intrinsics import calibrate_intrinsics
+
+    txt = (pose2sim_single / "calibration/Calib.qca.txt").read_text()
+    fu = [float(x) / 64 for x in re.findall(r'focalLengthU="([^"]*)"', txt)]
+    board = load_board("checkerboard_4x7_60mm")
+    for i in (0, 3):
+        dets, size, _ = detect_in_source(pose2sim_single / f"calibration/intrinsics/int_cam0{i + 1}_img", board)
+        r = calibrate_intrinsics(dets, size, camera=f"cam0{i + 1}")
+        assert abs(r.K[0, 0] / fu[i] - 1) < 0.03
+        assert np.isfinite(r.rms) and r.rms < 1.0
