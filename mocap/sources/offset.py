@@ -1,4 +1,14 @@
-"""Time offsets between unsynchronised cameras from keypoint motion.
+"""Time offsets between unsynchronised cameras from their 2D keypoints.
+
+Two estimators:
+
+* :func:`estimate_offsets_calibrated` (use it whenever the rig is calibrated): for every camera it scans integer
+  offsets, shifting that camera's 2D track in time, and measures how well the shifted track agrees with the others
+  geometrically: the median reprojection error, in that camera, of points triangulated from the OTHER cameras
+  (three or more cameras), or the median symmetric epipolar distance against the reference camera (two cameras,
+  and as the starting point). A parabola through the cost minimum gives sub-frame precision.
+* :func:`estimate_offset` / :func:`estimate_offsets` (no calibration needed, less reliable): cross-correlation of
+  motion signals, described below.
 
 Each camera's motion signal is the mean joint speed of its 2D keypoints (pixels/frame, z-scored so zoom and
 resolution do not matter). A person moves at the same moments in every view, so the lag that maximises the
@@ -10,30 +20,46 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mocap.errors import KeypointsError
+from mocap.errors import CalibrationError, KeypointsError, MocapError
+
+if TYPE_CHECKING:
+    from mocap.cameras import CameraRig
 
 
 @dataclass
 class OffsetEstimate:
-    """Result of :func:`estimate_offset`.
+    """Result of :func:`estimate_offset` or :func:`estimate_offsets_calibrated`.
 
     Attributes:
         offset_frames: ``d`` such that frame ``t + d`` of the second camera shows the moment of frame ``t`` of the
             first (positive: the second camera started earlier / its events come later in its frame numbering).
         confidence: in [0, 1]: the peak's Pearson correlation times how much it stands out from the best other
             peak (0 when the signals do not correlate or two lags fit equally).
+            For the calibrated estimator: ``1 - best cost / cost of the best other basin`` (see
+            :func:`estimate_offsets_calibrated`).
         correlation: ``(2 * max_lag + 1,)`` correlation per integer lag ``-max_lag..max_lag`` (NaN: too little
-            overlap).
-        lags: the integer lags of ``correlation``.
+            overlap); all NaN for the calibrated estimator (see ``cost``).
+        lags: the integer lags of ``correlation`` / ``cost``.
+        cost: calibrated estimator only: ``(len(lags),)`` geometric cost per lag, pixels (NaN: too few points).
+        residual_px: calibrated estimator only: the cost at the best integer lag, pixels.
+        n_points: calibrated estimator only: number of (frame, joint) points behind the best lag's cost.
+        method: ``"motion"``, ``"epipolar"`` or ``"reprojection"``.
+        camera: name of the camera this offset belongs to (calibrated estimator).
     """
 
     offset_frames: float
     confidence: float
     correlation: np.ndarray
     lags: np.ndarray
+    cost: np.ndarray | None = None
+    residual_px: float = float("nan")
+    n_points: int = 0
+    method: str = "motion"
+    camera: str = ""
 
 
 def motion_signal(kpts: np.ndarray, min_confidence: float = 0.0) -> np.ndarray:
@@ -151,3 +177,234 @@ def estimate_offsets(kpts: np.ndarray, reference: int = 0, max_lag: int | None =
         est = estimate_offset_from_signals(ref, motion_signal(data[:, c], min_confidence), max_lag)
         off[c], conf[c] = est.offset_frames, est.confidence
     return off, conf
+
+
+# --------------------------------------------------------------------------- calibrated estimator
+def _parabola_min(cost: np.ndarray, i: int) -> float:
+    """Sub-sample shift in [-0.5, 0.5] of the minimum of a parabola through ``cost[i-1:i+2]`` (0 if undefined)."""
+    if 0 < i < len(cost) - 1 and np.isfinite(cost[i - 1:i + 2]).all():
+        den = cost[i - 1] - 2 * cost[i] + cost[i + 1]
+        if den > 0:
+            return float(np.clip(0.5 * (cost[i - 1] - cost[i + 1]) / den, -0.5, 0.5))
+    return 0.0
+
+
+def cost_confidence(cost: np.ndarray, i: int, min_separation: int = 2) -> float:
+    """Sharpness of the minimum ``i`` of a cost curve: ``1 - cost[i] / second``, clipped to [0, 1].
+
+    ``second`` is the lowest cost outside the basin of ``i`` (the run of lags over which the cost rises
+    monotonically away from ``i``) and at least ``min_separation`` lags away; where the whole curve is one basin, its
+    highest value. 0 when no other lag is finite or two basins are equally good; near 1 for a deep, unique minimum.
+    """
+    c = np.asarray(cost, float)
+    if not np.isfinite(c[i]):
+        return 0.0
+    lo = i
+    while lo > 0 and np.isfinite(c[lo - 1]) and c[lo - 1] >= c[lo]:
+        lo -= 1
+    hi = i
+    while hi < len(c) - 1 and np.isfinite(c[hi + 1]) and c[hi + 1] >= c[hi]:
+        hi += 1
+    idx = np.arange(len(c))
+    outside = ((idx < lo) | (idx > hi)) & (np.abs(idx - i) >= min_separation) & np.isfinite(c)
+    if outside.any():
+        second = float(c[outside].min())
+    else:
+        basin = (idx >= lo) & (idx <= hi) & np.isfinite(c)
+        second = float(c[basin].max())
+    if not second > 0:
+        return 0.0
+    return float(np.clip(1.0 - c[i] / second, 0.0, 1.0))
+
+
+def _shift_pairs(T: int, lag: int) -> tuple[slice, slice]:
+    """Reference frames ``t`` and shifted-camera frames ``t + lag`` that both exist in ``0..T-1``."""
+    return slice(max(0, -lag), min(T, T - lag)), slice(max(0, lag), min(T, T + lag))
+
+
+def _aligned(a: np.ndarray, lag: int) -> np.ndarray:
+    """``out[t] = a[t + lag]`` (NaN where ``t + lag`` is outside ``a``), for ``a`` of shape ``(T, ...)``."""
+    out = np.full_like(a, np.nan)
+    ref, cam = _shift_pairs(len(a), lag)
+    out[ref] = a[cam]
+    return out
+
+
+def _curve(errors_at_lag, lags: np.ndarray, min_points: int) -> tuple[np.ndarray, np.ndarray]:
+    cost = np.full(len(lags), np.nan)
+    count = np.zeros(len(lags), int)
+    for k, lag in enumerate(lags):
+        e = errors_at_lag(int(lag))
+        e = e[np.isfinite(e)]
+        count[k] = e.size
+        if e.size >= min_points:
+            cost[k] = float(np.median(e))
+    return cost, count
+
+
+def _epipolar_curve(rig: CameraRig, uv: np.ndarray, ok: np.ndarray, ref: int, cam: int, lags: np.ndarray,
+                    min_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median symmetric epipolar distance (pixels) of camera ``cam`` shifted by each lag against ``ref``."""
+    cr, cc = rig.cameras[ref], rig.cameras[cam]
+    R = cc.R @ cr.R.T
+    t = cc.t - R @ cr.t
+    if np.linalg.norm(t) < 1e-9:
+        raise CalibrationError(f"cameras {cr.name} and {cc.name} share a centre; their epipolar geometry is undefined")
+    tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
+    E = tx @ R  # xc^T E xr = 0 for normalised homogeneous coordinates
+    T, J = uv.shape[0], uv.shape[2]
+
+    def hom(c: int) -> np.ndarray:
+        xy = rig.cameras[c].undistort_normalized(np.where(ok[:, c, :, None], uv[:, c], np.nan).reshape(-1, 2))
+        return np.concatenate([xy, np.ones((len(xy), 1))], -1).reshape(T, J, 3)
+
+    xr, xc = hom(ref), hom(cam)
+    line_c = xr @ E.T  # epipolar lines of reference points in camera cam, (T, J, 3)
+    line_r = xc @ E  # epipolar lines of cam's points in the reference
+    fr = 0.5 * (cr.K[0, 0] + cr.K[1, 1])
+    fc = 0.5 * (cc.K[0, 0] + cc.K[1, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nc = np.linalg.norm(line_c[..., :2], axis=-1)
+        nr = np.linalg.norm(line_r[..., :2], axis=-1)
+
+    def errors(lag: int) -> np.ndarray:
+        a, b = _shift_pairs(T, lag)
+        alg = np.abs(np.einsum("tjk,tjk->tj", xc[b], line_c[a]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (0.5 * (fc * alg / nc[a] + fr * alg / nr[b])).ravel()
+
+    return _curve(errors, lags, min_points)
+
+
+def _reprojection_curve(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, ok: np.ndarray, cam: int,
+                        offsets: np.ndarray, lags: np.ndarray, min_points: int, min_conf: float
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Median reprojection error (pixels) in camera ``cam``, shifted by each lag, of points triangulated from the
+    other cameras (each aligned by its current offset)."""
+    from mocap.reconstruct.triangulation import triangulate
+
+    others = [k for k in range(len(rig)) if k != cam]
+    uv_o = np.stack([_aligned(np.where(ok[:, k, :, None], uv[:, k], np.nan), int(round(offsets[k])))
+                     for k in others])  # (C-1, T, J, 2)
+    cf_o = np.stack([_aligned(conf[:, k], int(round(offsets[k]))) for k in others])
+    res = triangulate(rig.subset([rig.names[k] for k in others]), uv_o, cf_o, min_conf=min_conf)
+    X = np.where((res.reason == 0)[..., None], res.X, np.nan)  # (T, J, 3) in reference time
+    proj = rig.cameras[cam].project(X)
+    obs = np.where(ok[:, cam, :, None], uv[:, cam], np.nan)
+    T = uv.shape[0]
+
+    def errors(lag: int) -> np.ndarray:
+        a, b = _shift_pairs(T, lag)
+        return np.linalg.norm(proj[a] - obs[b], axis=-1).ravel()
+
+    return _curve(errors, lags, min_points)
+
+
+def _estimate_from_curve(cost: np.ndarray, count: np.ndarray, lags: np.ndarray, method: str,
+                         camera: str) -> OffsetEstimate:
+    nan_corr = np.full(len(lags), np.nan)
+    if not np.isfinite(cost).any():
+        return OffsetEstimate(np.nan, 0.0, nan_corr, lags, cost, np.nan, 0, method, camera)
+    i = int(np.nanargmin(cost))
+    return OffsetEstimate(float(lags[i] + _parabola_min(cost, i)), cost_confidence(cost, i), nan_corr, lags, cost,
+                          float(cost[i]), int(count[i]), method, camera)
+
+
+def estimate_offsets_calibrated(rig: CameraRig, kp2d, max_offset_frames: int | None = None, reference: int | str = 0,
+                                *, method: str = "auto", person: int = 0, min_conf: float = 0.3,
+                                iterations: int = 2, min_points: int | None = None) -> list[OffsetEstimate]:
+    """Time offset of every camera relative to ``reference`` from the geometry of a calibrated rig.
+
+    For every other camera, each integer lag ``d`` in ``-max_offset_frames..max_offset_frames`` is scored by pairing
+    reference frame ``t`` with that camera's frame ``t + d`` and taking the median, over all (frame, joint) pairs
+    where the joint is seen, of
+
+    * ``"epipolar"``: the symmetric epipolar distance (pixels) against the reference camera (needs only the two);
+    * ``"reprojection"``: the reprojection error (pixels) in the shifted camera of points triangulated from all
+      the OTHER cameras (each aligned by its own current estimate; needs 3+ cameras). Starting offsets come from
+      the epipolar method and are refined ``iterations`` times.
+
+    ``"auto"`` is ``"reprojection"`` for 3+ cameras and ``"epipolar"`` for two. A parabola through the cost at the
+    best lag and its neighbours gives a sub-frame offset. Confidence is ``1 - best cost / cost of the best other
+    basin`` (see :func:`cost_confidence`): near 1 for a deep, unique minimum, near 0 when another lag fits as well.
+
+    Args:
+        rig: calibrated :class:`~mocap.cameras.CameraRig`.
+        kp2d: :class:`~mocap.keypoints.Keypoints2D` (cameras matched to the rig by name) or a ``(T, C, P, J, 3)``
+            array in rig order; raw pixels, NaN where missing. One person is used (index ``person``) and must be
+            the same person in every camera.
+        max_offset_frames: largest offset searched, frames (default a third of the sequence).
+        reference: index or name of the reference camera (its offset is 0).
+        method: ``"auto"``, ``"reprojection"`` or ``"epipolar"``.
+        person: person index used in every camera.
+        min_conf: detections below this confidence are ignored.
+        iterations: refinement passes of the reprojection method.
+        min_points: fewest (frame, joint) pairs behind a lag's cost (default ``max(30, 5 * joints)``); lags with
+            fewer get NaN.
+
+    Returns:
+        One :class:`OffsetEstimate` per camera, in the order of ``kp2d``'s cameras; frame ``t + offset_frames`` of
+        that camera shows the moment of frame ``t`` of the reference (so ``[e.offset_frames for e in result]`` is
+        usable as ``MultiSource(offsets_frames=...)``). The reference's entry has offset 0 and confidence 1.
+
+    Raises:
+        KeypointsError: keypoints of the wrong shape or a camera the rig does not have.
+        MocapError: an unknown method, or ``"reprojection"`` with fewer than 3 cameras.
+    """
+    data = np.asarray(getattr(kp2d, "data", kp2d), float)
+    if data.ndim != 5 or data.shape[-1] != 3:
+        raise KeypointsError(f"keypoints have shape {data.shape}; expected (frames, cameras, people, joints, 3)")
+    T, C, P = data.shape[:3]
+    names = list(getattr(kp2d, "camera_names", rig.names if len(rig) == C else []))
+    if len(names) != C:
+        raise KeypointsError(f"keypoints have {C} cameras but the rig has {len(rig)} ({', '.join(rig.names)}); "
+                             "pass a Keypoints2D with camera names or a rig with the same cameras")
+    missing = [n for n in names if n not in rig.names]
+    if missing:
+        raise KeypointsError(f"cameras {missing} of the keypoints are not in the calibration "
+                             f"({', '.join(rig.names)}); check the camera names")
+    rig = rig.subset(names)
+    if isinstance(reference, str):
+        if reference not in names:
+            raise KeypointsError(f"reference camera {reference!r} is not one of {names}")
+        reference = names.index(reference)
+    if not 0 <= reference < C:
+        raise KeypointsError(f"reference camera index {reference} is out of range for {C} cameras")
+    if not 0 <= person < P:
+        raise KeypointsError(f"person index {person} is out of range: the keypoints hold {P} people per camera")
+    if method == "auto":
+        method = "reprojection" if C >= 3 else "epipolar"
+    if method not in ("epipolar", "reprojection"):
+        raise MocapError(f"unknown offset method {method!r}; use 'auto', 'epipolar' or 'reprojection'")
+    if method == "reprojection" and C < 3:
+        raise MocapError(f"the reprojection offset method needs 3 or more cameras, got {C}; use 'epipolar'")
+    if max_offset_frames is None:
+        max_offset_frames = max(1, T // 3)
+    max_offset_frames = int(min(max_offset_frames, T - 1))
+    J = data.shape[3]
+    if min_points is None:
+        min_points = max(30, 5 * J)
+    uv = data[:, :, person, :, :2]
+    conf = data[:, :, person, :, 2]
+    ok = np.isfinite(uv).all(-1) & (np.nan_to_num(conf, nan=0.0) >= min_conf)
+    lags = np.arange(-max_offset_frames, max_offset_frames + 1)
+
+    results: list[OffsetEstimate] = []
+    for c in range(C):
+        if c == reference:
+            results.append(OffsetEstimate(0.0, 1.0, np.full(len(lags), np.nan), lags, np.zeros(len(lags)), 0.0, 0,
+                                          method, names[c]))
+            continue
+        cost, count = _epipolar_curve(rig, uv, ok, reference, c, lags, min_points)
+        results.append(_estimate_from_curve(cost, count, lags, "epipolar", names[c]))
+    if method == "reprojection":
+        for _ in range(max(1, iterations)):
+            offsets = np.array([0.0 if not np.isfinite(r.offset_frames) else r.offset_frames for r in results])
+            new = list(results)
+            for c in range(C):
+                if c == reference:
+                    continue
+                cost, count = _reprojection_curve(rig, uv, conf, ok, c, offsets, lags, min_points, min_conf)
+                new[c] = _estimate_from_curve(cost, count, lags, "reprojection", names[c])
+            results = new
+    return results
