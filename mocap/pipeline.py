@@ -59,7 +59,7 @@ def _match_rig(rig: CameraRig, names: Sequence[str], calib: Path) -> CameraRig:
 
 def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str | Path, *,
                  backend: str = "mediapipe", workers: int = 2, max_frames: int | None = None,
-                 cutoff_hz: float | None = 6.0, report: bool = True, overlay_every: int = 0,
+                 cutoff_hz: float | None = 6.0, sync: str = "auto", report: bool = True, overlay_every: int = 0,
                  fit_model: str | None = None, export_formats: Sequence[str] = ()) -> PipelineResult:
     """Run detection, triangulation, filtering and reporting on synchronised videos of a calibrated rig.
 
@@ -71,6 +71,9 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         workers: detection processes.
         max_frames: only the first frames (for quick looks).
         cutoff_hz: zero-phase Butterworth cut-off for the 3D trajectories (None: no filter).
+        sync: ``"auto"``: estimate per-camera time offsets from the 2D keypoints and the calibration
+            (:func:`mocap.sources.offset.estimate_offsets_calibrated`, 3+ cameras) and resample the tracks of
+            cameras found confidently out of sync by half a frame or more; ``"none"``: trust the recordings.
         report: write ``report/report.html`` with plots and overlays.
         overlay_every: write a detection overlay PNG every N frames per camera (0: none).
         fit_model: body model to fit (``"anny"`` or ``"smplx"``), or None.
@@ -106,11 +109,18 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     timings["detect"] = time.perf_counter() - t0
     outputs["keypoints2d"] = out / "2d" / "keypoints2d.npz"
 
+    if sync == "auto" and kp2d.n_cameras >= 3 and kp2d.n_frames >= 20:
+        t0 = time.perf_counter()
+        kp2d = _sync_stage(rig, kp2d, result_extras := {})
+        timings["sync"] = time.perf_counter() - t0
+    else:
+        result_extras = {}
+
     t0 = time.perf_counter()
     kp3d = triangulate_keypoints(rig, kp2d, calib_source=str(calib), keypoints_source=str(outputs["keypoints2d"]))
     timings["triangulate"] = time.perf_counter() - t0
-    for k in ("view_error_px", "used"):
-        kp3d.meta.pop(k, None)
+    used = kp3d.meta.pop("used", None)
+    kp3d.meta.pop("view_error_px", None)
     raw = kp3d
     if cutoff_hz:
         t0 = time.perf_counter()
@@ -123,18 +133,38 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     outputs["keypoints3d_raw"] = save_npz(raw, out / "keypoints3d_unfiltered.npz")
     outputs["trc"] = write_trc(kp3d, out / "keypoints3d.trc", person=0)
 
-    result = PipelineResult(rig, kp2d, kp3d, outputs, timings)
+    result = PipelineResult(rig, kp2d, kp3d, outputs, timings, result_extras)
+    result.extras["used"] = used
     if report:
         from mocap.viz.report import write_report
 
         t0 = time.perf_counter()
-        outputs["report"] = write_report(out / "report", rig, kp2d, kp3d, videos={v.stem: v for v in videos})
+        outputs["report"] = write_report(out / "report", rig, kp2d, kp3d, videos={v.stem: v for v in videos},
+                                         used=used, sync=result_extras.get("sync"))
         timings["report"] = time.perf_counter() - t0
     if fit_model:
         _fit_stage(result, out, fit_model)
     if export_formats:
         _export_stage(result, out, export_formats)
     return result
+
+
+def _sync_stage(rig: CameraRig, kp2d: Keypoints2D, extras: dict, min_confidence: float = 0.5,
+                min_offset: float = 0.5) -> Keypoints2D:
+    """Estimate camera time offsets and resample the 2D tracks of cameras that are confidently out of sync."""
+    from mocap.sources.offset import apply_offsets, estimate_offsets_calibrated
+
+    est = estimate_offsets_calibrated(rig, kp2d, max_offset_frames=max(2, min(30, kp2d.n_frames // 3)))
+    offsets = [e.offset_frames if (e.confidence >= min_confidence and abs(e.offset_frames) >= min_offset) else 0.0
+               for e in est]
+    extras["sync"] = {n: (float(e.offset_frames), float(e.confidence), float(o))
+                      for n, e, o in zip(kp2d.camera_names, est, offsets)}
+    for n, e, o in zip(kp2d.camera_names, est, offsets):
+        log.info("sync %s: offset %+.2f frames (confidence %.2f)%s", n, e.offset_frames, e.confidence,
+                 " -> applied" if o else "")
+    if not any(offsets):
+        return kp2d
+    return apply_offsets(kp2d, offsets)
 
 
 def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:

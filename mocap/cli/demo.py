@@ -48,13 +48,19 @@ def print_summary(res, console: Console) -> None:
     """Print per-camera detection and reprojection numbers, and the written files."""
     from mocap.viz.report import compute_stats
 
-    stats = compute_stats(res.rig, res.kp2d, res.kp3d)
+    stats = compute_stats(res.rig, res.kp2d, res.kp3d, res.extras.get("used"))
+    sync = res.extras.get("sync") or {}
     table = Table(title="Reconstruction")
     table.add_column("camera")
     table.add_column("person detected", justify="right")
-    table.add_column("mean reprojection error [px]", justify="right")
+    table.add_column("reproj. error, kept views [px]", justify="right")
+    table.add_column("views rejected", justify="right")
+    table.add_column("sync offset [frames] (confidence), * applied", justify="right")
     for n in res.kp2d.camera_names:
-        table.add_row(n, f"{stats.detected_fraction[n] * 100:.1f}%", f"{stats.reproj_error_px[n]:.2f}")
+        s = sync.get(n)
+        table.add_row(n, f"{stats.detected_fraction[n] * 100:.1f}%", f"{stats.reproj_error_px[n]:.2f}",
+                      f"{stats.views_rejected[n] * 100:.1f}%",
+                      "-" if s is None else f"{s[0]:+.2f} ({s[1]:.2f}){' *' if s[2] else ''}")
     console.print(table)
     console.print(f"{res.kp3d.n_frames} frames, {res.kp3d.n_joints} joints ({res.kp3d.joint_set}); "
                   f"{stats.reconstructed_fraction * 100:.1f}% of joint positions reconstructed")

@@ -19,6 +19,7 @@ precision.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -408,3 +409,38 @@ def estimate_offsets_calibrated(rig: CameraRig, kp2d, max_offset_frames: int | N
                 new[c] = _estimate_from_curve(cost, count, lags, "reprojection", names[c])
             results = new
     return results
+
+
+def apply_offsets(kp2d, offsets_frames: Sequence[float]):
+    """Resample each camera's 2D track so that all cameras show the same moments as the reference.
+
+    Args:
+        kp2d: :class:`~mocap.keypoints.Keypoints2D` ``(T, C, P, J, 3)``.
+        offsets_frames: ``(C,)`` offsets in the convention of :func:`estimate_offsets_calibrated`: frame
+            ``t + d`` of camera ``c`` shows the moment of frame ``t`` of the reference.
+
+    Returns:
+        A new Keypoints2D where camera ``c``'s frame ``t`` is its old track at ``t + d`` (linear interpolation
+        between the two neighbouring frames; NaN where either neighbour is missing or outside the recording).
+    """
+    from mocap.keypoints import Keypoints2D
+
+    off = np.asarray(offsets_frames, dtype=float).ravel()
+    if off.shape != (kp2d.n_cameras,):
+        raise KeypointsError(f"got {off.size} offsets for {kp2d.n_cameras} cameras ({kp2d.camera_names})")
+    T = kp2d.n_frames
+    out = np.full_like(kp2d.data, np.nan)
+    t = np.arange(T, dtype=float)
+    for c, d in enumerate(off):
+        src = t + d
+        i0 = np.floor(src).astype(int)
+        w = (src - i0)[:, None, None, None]
+        ok = (i0 >= 0) & (i0 + 1 <= T - 1) | ((i0 == T - 1) & (w[:, 0, 0, 0] == 0))
+        i0c = np.clip(i0, 0, T - 1)
+        i1c = np.clip(i0 + 1, 0, T - 1)
+        a, b = kp2d.data[i0c, c], kp2d.data[i1c, c]
+        val = np.where(w == 0, a, (1 - w) * a + w * b)
+        val[~ok] = np.nan
+        out[:, c] = val
+    meta = {**kp2d.meta, "sync_offsets_frames": [float(x) for x in off]}
+    return Keypoints2D(out, kp2d.joint_set, list(kp2d.camera_names), kp2d.timestamps.copy(), kp2d.fps, meta)

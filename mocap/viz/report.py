@@ -25,14 +25,18 @@ class ReconstructionStats:
     """Summary numbers of a reconstruction.
 
     Attributes:
-        reproj_error_px: camera name -> mean reprojection error (pixels) of the 3D points in that camera,
-            over points detected there with confidence above the threshold.
+        reproj_error_px: camera name -> mean reprojection error (pixels) of the 3D points in that camera, over
+            the views the triangulation kept (all confident detections when that is unknown).
+        reproj_error_all_px: camera name -> the same over every confident detection, rejected views included.
+        views_rejected: camera name -> fraction of confident detections the triangulation rejected.
         detected_fraction: camera name -> fraction of frames where the person was detected.
         reconstructed_fraction: fraction of (frame, joint) entries with a finite 3D point.
         bone_length_cv: bone name -> coefficient of variation of its length over frames.
     """
 
     reproj_error_px: dict[str, float] = field(default_factory=dict)
+    reproj_error_all_px: dict[str, float] = field(default_factory=dict)
+    views_rejected: dict[str, float] = field(default_factory=dict)
     detected_fraction: dict[str, float] = field(default_factory=dict)
     reconstructed_fraction: float = 0.0
     bone_length_cv: dict[str, float] = field(default_factory=dict)
@@ -56,13 +60,15 @@ def _joint_names(joint_set: str, n: int) -> list[str]:
         return [f"j{i}" for i in range(n)]
 
 
-def reprojection_errors(rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D, min_conf: float = 0.3) -> np.ndarray:
+def reprojection_errors(rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D, min_conf: float = 0.3,
+                        used: np.ndarray | None = None) -> np.ndarray:
     """Per-observation reprojection errors.
 
     Args:
         rig: the cameras, in ``kp2d.camera_names`` order.
         kp2d: ``(T, C, P, J, 3)`` detections; kp3d: ``(T, P, J, 4)`` reconstruction (same P order).
         min_conf: observations below this confidence are ignored (NaN).
+        used: optional ``(C, T, P, J)`` mask of the views the triangulation kept; others are NaN.
 
     Returns:
         ``(C, T, P, J)`` pixel distances between each detection and the projection of its 3D point; NaN where
@@ -74,16 +80,30 @@ def reprojection_errors(rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D, mi
     det = np.moveaxis(kp2d.data[:, :, :P], 1, 0)  # (C, T, P, J, 3)
     err = np.linalg.norm(uv_proj - det[..., :2], axis=-1)
     err[~(det[..., 2] >= min_conf)] = np.nan
+    if used is not None:
+        err[~np.asarray(used, bool)[:, :, :P]] = np.nan
     return err
 
 
-def compute_stats(rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D) -> ReconstructionStats:
-    """Summary statistics of a reconstruction (see :class:`ReconstructionStats`)."""
-    err = reprojection_errors(rig, kp2d, kp3d)
+def _nanmean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def compute_stats(rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D,
+                  used: np.ndarray | None = None) -> ReconstructionStats:
+    """Summary statistics of a reconstruction (see :class:`ReconstructionStats`).
+
+    Args:
+        used: optional ``(C, T, P, J)`` mask of views kept by the triangulation (``kp3d.meta["used"]``).
+    """
+    err_all = reprojection_errors(rig, kp2d, kp3d)
+    err = reprojection_errors(rig, kp2d, kp3d, used=used) if used is not None else err_all
     stats = ReconstructionStats()
     for c, name in enumerate(kp2d.camera_names):
-        e = err[c]
-        stats.reproj_error_px[name] = float(np.nanmean(e)) if np.isfinite(e).any() else float("nan")
+        stats.reproj_error_px[name] = _nanmean(err[c])
+        stats.reproj_error_all_px[name] = _nanmean(err_all[c])
+        n_all = np.isfinite(err_all[c]).sum()
+        stats.views_rejected[name] = float(1 - np.isfinite(err[c]).sum() / n_all) if n_all else 0.0
         det = np.isfinite(kp2d.data[:, c, :, :, 0]).any(axis=(1, 2))
         stats.detected_fraction[name] = float(det.mean()) if det.size else 0.0
     stats.reconstructed_fraction = float(np.isfinite(kp3d.xyz[..., 0]).mean()) if kp3d.data.size else 0.0
@@ -219,7 +239,8 @@ def read_video_frame(path: Path, index: int) -> np.ndarray | None:
 
 
 def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D,
-                 videos: dict[str, Path] | None = None, title: str = "mocap reconstruction report") -> Path:
+                 videos: dict[str, Path] | None = None, title: str = "mocap reconstruction report",
+                 used: np.ndarray | None = None, sync: dict | None = None) -> Path:
     """Write ``report.html`` with its PNG figures and one overlay image per camera into ``out_dir``.
 
     Args:
@@ -227,6 +248,8 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
         rig: calibration; kp2d: the 2D detections; kp3d: the 3D result.
         videos: camera name -> video file, for the overlay images (overlays are skipped without it).
         title: page title.
+        used: optional ``(C, T, P, J)`` mask of views kept by the triangulation.
+        sync: optional camera -> (estimated offset, confidence, applied offset) in frames.
 
     Returns:
         Path of ``report.html``.
@@ -234,8 +257,8 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rig = rig.subset(kp2d.camera_names)
-    stats = compute_stats(rig, kp2d, kp3d)
-    err = reprojection_errors(rig, kp2d, kp3d)
+    stats = compute_stats(rig, kp2d, kp3d, used)
+    err = reprojection_errors(rig, kp2d, kp3d, used=used)
     figs = [plot_skeleton_snapshots(kp3d, out_dir / "skeleton_snapshots.png", rig),
             plot_errors_and_bones(stats, err, kp2d.camera_names, out_dir / "errors_and_bones.png")]
     overlays = []
@@ -256,9 +279,14 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
             p = out_dir / f"overlay_{name}.png"
             cv2.imwrite(str(p), img)
             overlays.append(p)
+    sync = sync or {}
     rows = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{stats.detected_fraction[n] * 100:.1f}%</td>"
-        f"<td>{stats.reproj_error_px[n]:.2f}</td></tr>" for n in kp2d.camera_names
+        f"<td>{stats.reproj_error_px[n]:.2f}</td><td>{stats.reproj_error_all_px[n]:.2f}</td>"
+        f"<td>{stats.views_rejected[n] * 100:.1f}%</td>"
+        + (f"<td>{sync[n][0]:+.2f} ({sync[n][1]:.2f}){' applied' if sync[n][2] else ''}</td>" if n in sync else
+           "<td>-</td>")
+        + "</tr>" for n in kp2d.camera_names
     )
     imgs = "".join(f'<p><img src="{p.name}" style="max-width:100%"></p>' for p in figs)
     ov = "".join(f'<img src="{p.name}" style="height:420px;margin:4px">' for p in overlays)
@@ -268,7 +296,9 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
 <p>{kp3d.n_frames} frames at {kp3d.fps:g} fps, {kp3d.n_people} person(s), {kp3d.n_joints} joints
 ({html.escape(kp3d.joint_set)}); {stats.reconstructed_fraction * 100:.1f}% of joint positions reconstructed.
 Units: metres, world Z up.</p>
-<table><tr><th>camera</th><th>person detected</th><th>mean reprojection error [px]</th></tr>{rows}</table>
+<table><tr><th>camera</th><th>person detected</th><th>reprojection error, kept views [px]</th>
+<th>reprojection error, all detections [px]</th><th>views rejected</th>
+<th>sync offset [frames] (confidence)</th></tr>{rows}</table>
 {imgs}<h2>Overlays</h2><div>{ov or "(no videos given)"}</div></body></html>"""
     path = out_dir / "report.html"
     path.write_text(page)
