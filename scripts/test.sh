@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Test-only independent checkers: Blender (bpy, GPL) in its own venv and the Khronos glTF validator (npm).
+bash scripts/blender_check/setup.sh
 echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] pytest"

@@ -12,7 +12,7 @@ if [ ! -x .venv-blender/bin/python ]; then
 fi
 if ! .venv-blender/bin/python -c "import bpy" >/dev/null 2>&1; then
   echo "[blender_check] installing $BPY_PIN (~1 GB) into .venv-blender"
-  .venv-blender/bin/python -m pip install -q "$BPY_PIN" "numpy<2"
+  .venv-blender/bin/python -m pip install -q "$BPY_PIN" "numpy==1.26.4"
 fi
 if command -v npm >/dev/null 2>&1 && [ ! -d .cache/gltf-validator/node_modules/gltf-validator ]; then
   echo "[blender_check] installing gltf-validator (npm) into .cache/gltf-validator"
