@@ -10,3 +10,6 @@ echo "[test] ruff"
 echo "[test] pytest"
 export MPLBACKEND=Agg MOCAP_NO_PROGRESS=1
 .venv/bin/python -m pytest -q "$@"
+echo "[test] ROS 2 workspace (Kilted wheels) and ROS tests (in a private network namespace, loopback only)"
+bash scripts/ros_setup.sh
+bash scripts/ros_test.sh

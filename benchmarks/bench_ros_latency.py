@@ -1,0 +1,107 @@
+"""ROS 2 latency of the fusion node: 2D keypoints in -> SkeletonArray out (p50 / p95 / max, milliseconds).
+
+This process publishes every camera's ``mocap_msgs/Keypoints2D`` of one frame (synthetic 4-camera COCO-17 capture
+from a CMU BVH clip) at ``--fps``, and subscribes to ``/mocap/skeletons``; the fusion node runs as a separate process
+with the installed ``config/multiview.yaml``. Latency = receive time of a frame's SkeletonArray minus the publish
+time of that frame's last camera message (both in this process). Target: p95 < 10 ms without a body fit.
+
+DDS stays on loopback: run inside a network namespace (as scripts/ros_test.sh does)::
+
+    unshare -n sh -c 'ip link set lo up; ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
+        .venv/bin/python benchmarks/bench_ros_latency.py [--frames 300] [--fps 30] [--json out.json]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bvh", default=str(REPO.parent / "shared" / "data" / "bvh" / "131_01.bvh"))
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--filter", default="one_euro", choices=["one_euro", "kalman", "none"])
+    ap.add_argument("--json", default="")
+    a = ap.parse_args(argv)
+
+    import rclpy  # noqa: F401  (before anything that may load pyrealsense2)
+    from mocap_msgs.msg import Keypoints2D, SkeletonArray
+    from mocap_ros import convert
+    from mocap_ros.launch_spec import node_specs
+
+    from mocap.cameras.formats import write_calibration
+    from mocap.skeletons import get_joint_set
+    from mocap.synthetic import make_capture
+    from tests.ros.rosutil import Collector, installed_executable, logs, start_nodes, stop_nodes
+
+    rig, kp2d, _ = make_capture(a.bvh, n_cameras=a.cameras, frame_step=4, max_frames=a.frames)
+    T = kp2d.n_frames
+    names = list(get_joint_set(kp2d.joint_set).joints)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ros_"))
+    calib = write_calibration(rig, tmp / "calibration.toml")
+    config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
+    fusion = node_specs(config, rig.names, calibration=str(calib), extra={"filter": a.filter})[-1]
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+
+    col = Collector({"/mocap/skeletons": SkeletonArray})
+    pubs = [col.node.create_publisher(Keypoints2D, f"/mocap/cameras/{c}/keypoints2d", 10) for c in rig.names]
+    procs = start_nodes([fusion], env, tmp)
+    sent: dict[int, float] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (col.node.count_publishers("/mocap/skeletons") < 1
+                                               or min(p.get_subscription_count() for p in pubs) < 1):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        base = 1000.0
+        msgs = [[convert.keypoints_to_msg(kp2d.data[i, c], cam, kp2d.joint_set, names, base + kp2d.timestamps[i],
+                                          rig[cam].size, i) for c, cam in enumerate(rig.names)] for i in range(T)]
+        t_start = time.perf_counter()
+        for i in range(T):
+            while time.perf_counter() < t_start + i / a.fps:
+                time.sleep(0.0005)
+            for p, m in zip(pubs, msgs[i]):
+                p.publish(m)
+            sent[i] = time.perf_counter()
+        time.sleep(1.0)
+    finally:
+        stop_nodes(procs)
+        col.close()
+    lat = []
+    for t_recv, m in col.msgs["/mocap/skeletons"]:
+        i = int(round((convert.stamp_to_sec(m.header.stamp) - base - kp2d.timestamps[0]) * kp2d.fps))
+        if i in sent:
+            lat.append((t_recv - sent[i]) * 1000)
+    if not lat:
+        print("no skeletons received\n" + logs(tmp), file=sys.stderr)
+        return 1
+    lat = np.asarray(lat)
+    res = {"frames_sent": T, "frames_received": int(len(lat)), "cameras": a.cameras, "joints": len(names),
+           "filter": a.filter, "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+           "max_ms": float(lat.max())}
+    print(f"ROS fusion latency ({a.cameras} cameras, {len(names)} joints, {a.filter}, {a.fps:g} Hz): "
+          f"p50 {res['p50_ms']:.2f} ms, p95 {res['p95_ms']:.2f} ms, max {res['max_ms']:.2f} ms "
+          f"({len(lat)}/{T} frames)")
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""ROS 2 fusion node: N cameras' ``mocap_msgs/Keypoints2D`` -> ``mocap_msgs/SkeletonArray``, markers, TF, JointState.
+
+Subscribes ``keypoints_topic`` (``{camera}`` replaced by each name of ``cameras``), time-synchronises by header stamp
+(:mod:`mocap_ros.sync`), triangulates and filters with the library (:mod:`mocap_ros.fusion_core`) and publishes:
+
+- ``skeletons_topic`` (``/mocap/skeletons``): ``mocap_msgs/SkeletonArray``;
+- ``/mocap/markers``: ``visualization_msgs/MarkerArray`` (joints + bones);
+- ``/tf``: ``tf2_msgs/TFMessage``, one transform per reconstructed joint (``world_frame`` ->
+  ``mocap/person_{id}/{joint}``);
+- ``/mocap/joint_states``: ``sensor_msgs/JointState`` (local rotations as rotation vectors, 3 entries per joint).
+
+It warns (throttled) and keeps publishing on: a missing camera, a clock jump (filters reset), out-of-sync/late
+cameras, a wrong joint count, and a silent IMU topic (``imu_topic`` set but no message for ``imu_timeout_s``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import rclpy
+from mocap_msgs.msg import Keypoints2D, SkeletonArray
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Imu, JointState
+from visualization_msgs.msg import MarkerArray
+
+from mocap.errors import MocapError
+from mocap_ros import convert
+from mocap_ros.fusion_core import FusionCore
+from mocap_ros.params import FUSION_PARAMS as PARAMS
+from mocap_ros.sync import FrameSynchronizer
+
+try:  # not on PyPI; present in every real ROS 2 install
+    from tf2_msgs.msg import TFMessage
+except ImportError:  # pragma: no cover - depends on the installation
+    TFMessage = None
+
+
+
+class FusionNode(Node):
+    """See the module docstring; parameters in :data:`PARAMS` (``config/multiview.yaml`` documents them)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("fusion", **kwargs)
+        for k, v in PARAMS.items():
+            self.declare_parameter(k, v)
+        p = {k: self.get_parameter(k).value for k in PARAMS}
+        self.p = p
+        from mocap.cameras.formats import read_calibration
+
+        if not p["calibration"]:
+            raise SystemExit("fusion: parameter 'calibration' is empty; set it to a calibration file (any format "
+                             "mocap reads, e.g. calibration.toml)")
+        rig = read_calibration(p["calibration"])
+        cams = [c for c in p["cameras"] if c] or rig.names
+        unknown = [c for c in cams if c not in rig.names]
+        if unknown:
+            raise SystemExit(f"fusion: cameras {unknown} are not in {p['calibration']} (it has {rig.names})")
+        rig = rig.subset(cams)
+        fopts = {"min_cutoff": p["filter_min_cutoff"], "beta": p["filter_beta"]} if p["filter"] == "one_euro" else {}
+        topts = {"min_conf": p["min_conf"], "reproj_threshold_px": p["reproj_threshold_px"], "refine": p["refine"]}
+        self.core = FusionCore(rig, p["joint_set"], filter=p["filter"], filter_opts=fopts, triangulate_opts=topts,
+                               use_prior=p["use_prior"], fitter=self._make_fitter(p))
+        self.sync = FrameSynchronizer(cams, p["sync_tolerance_s"], p["max_wait_s"], p["min_cameras"],
+                                      p["clock_jump_s"])
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_skel = self.create_publisher(SkeletonArray, p["skeletons_topic"], qos)
+        self.pub_markers = self.create_publisher(MarkerArray, "/mocap/markers", qos) if p["publish_markers"] else None
+        self.pub_js = self.create_publisher(JointState, "/mocap/joint_states", qos) if p["publish_joint_state"] \
+            else None
+        self.pub_tf = None
+        if p["publish_tf"]:
+            if TFMessage is None:
+                self.get_logger().warning("tf2_msgs is not installed: TF for the joints will not be published")
+            else:
+                self.pub_tf = self.create_publisher(TFMessage, "/tf", qos)
+        self.subs = [self.create_subscription(Keypoints2D, p["keypoints_topic"].format(camera=c),
+                                              lambda m, c=c: self._on_keypoints(c, m), qos) for c in cams]
+        self.last_seen = {c: None for c in cams}
+        self._warned: dict[str, float] = {}
+        self.imu_last: float | None = None
+        self.start_wall = time.monotonic()
+        if p["imu_topic"]:
+            self.create_subscription(Imu, p["imu_topic"], self._on_imu, 50)
+        self.timer = self.create_timer(min(0.02, p["max_wait_s"] / 2), self._on_timer)
+        self.stats = {"frames": 0, "published": 0}
+        self.get_logger().info(f"fusing {len(cams)} cameras {cams} ({p['joint_set']}, filter {p['filter']}, "
+                               f"sync tolerance {p['sync_tolerance_s'] * 1000:.1f} ms) -> {p['skeletons_topic']}")
+
+    # ------------------------------------------------------------------ setup helpers
+    def _make_fitter(self, p: dict):
+        if not p["body_model"]:
+            return None
+        from mocap.body.fit import OnlineFitter
+
+        if p["body_model"] == "anny":
+            from mocap.body.anny_model import AnnyModel
+
+            model = AnnyModel()
+        elif p["body_model"] == "smplx":
+            from mocap.body.smplx_model import SmplxModel
+
+            model = SmplxModel(p["body_model_path"] or None)
+        else:
+            raise SystemExit(f"fusion: body_model must be '', 'anny' or 'smplx', not {p['body_model']!r}")
+        from mocap.skeletons import get_joint_set
+
+        return OnlineFitter(model, list(get_joint_set(p["joint_set"]).joints))
+
+    def _warn(self, key: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(key, -1e9) >= self.p["warn_period_s"]:
+            self._warned[key] = now
+            self.get_logger().warning(text)
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_imu(self, msg: Imu) -> None:
+        self.imu_last = time.monotonic()
+
+    def _on_keypoints(self, camera: str, msg: Keypoints2D) -> None:
+        now = time.monotonic()
+        self.last_seen[camera] = now
+        try:
+            kp = convert.msg_to_keypoints(msg)
+        except ValueError as e:
+            self._warn(f"bad:{camera}", f"{e}; message ignored")
+            return
+        problem = self.core.check_frame(camera, kp)
+        if problem:
+            self._warn(f"joints:{camera}", problem)
+            kp = None
+        groups, events = self.sync.add(camera, convert.stamp_to_sec(msg.header.stamp), kp, now)
+        self._handle(groups, events)
+
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        groups, events = self.sync.poll(now)
+        self._handle(groups, events)
+        for c, t in self.last_seen.items():
+            silent = now - (t if t is not None else self.start_wall)
+            if silent > max(1.0, 10 * self.p["max_wait_s"]):
+                self._warn(f"missing:{c}", f"camera {c!r}: no keypoints for {silent:.1f} s on "
+                           f"{self.p['keypoints_topic'].format(camera=c)}; fusing the other cameras")
+        if self.p["imu_topic"]:
+            silent = now - (self.imu_last if self.imu_last is not None else self.start_wall)
+            if silent > self.p["imu_timeout_s"]:
+                self._warn("imu", f"IMU topic {self.p['imu_topic']} silent for {silent:.1f} s; continuing with "
+                           "cameras only")
+
+    def _handle(self, groups, events) -> None:
+        for ev in events:
+            self._warn(f"{ev.kind}:{ev.camera}", ev.message)
+            if ev.kind == "clock_jump":
+                self.core.reset()
+        for g in groups:
+            if g.missing:
+                self._warn("incomplete", f"frame at {g.stamp:.3f} s: no keypoints from {', '.join(g.missing)} "
+                           f"within {self.p['max_wait_s'] * 1000:.0f} ms; triangulating {g.n_present} cameras")
+            if g.spread_s > self.p["sync_tolerance_s"]:
+                self._warn("spread", f"cameras out of sync by {g.spread_s * 1000:.1f} ms")
+            self._publish(self.core.process(g.stamp, g.frames))
+
+    def _publish(self, res) -> None:
+        wf = self.p["world_frame"]
+        msgs = [convert.skeleton_msg(s.person_id, s.joint_names, s.parents, s.X, s.conf, s.global_q, s.local_q,
+                                     res.stamp, wf, s.body_model, s.shape, s.root_translation)
+                for s in res.skeletons]
+        self.pub_skel.publish(convert.skeleton_array_msg(msgs, res.joint_set, res.stamp, wf))
+        self.stats["frames"] += 1
+        self.stats["published"] += len(msgs)
+        if not res.skeletons:
+            self._warn("empty", f"frame at {res.stamp:.3f} s: no person triangulated (too few views agree; check "
+                       "the calibration and the camera sync)")
+            return
+        if self.pub_markers is not None:
+            bones = [(int(p), c) for c, p in enumerate(res.skeletons[0].parents) if p >= 0]
+            self.pub_markers.publish(convert.markers_msg([(s.person_id, s.X) for s in res.skeletons], bones,
+                                                         res.stamp, wf))
+        if self.pub_tf is not None:
+            tfs = [t for s in res.skeletons
+                   for t in convert.transforms(s.person_id, s.joint_names, s.X, s.global_q, res.stamp, wf)]
+            self.pub_tf.publish(TFMessage(transforms=tfs))
+        if self.pub_js is not None:
+            for s in res.skeletons:
+                self.pub_js.publish(convert.joint_state_msg(s.person_id, s.joint_names, s.local_rotvec, res.stamp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = FusionNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    except MocapError as e:
+        print(f"fusion: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

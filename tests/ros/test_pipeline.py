@@ -1,0 +1,103 @@
+"""Integration: camera nodes (replaying recorded 2D keypoints) + fusion node as separate processes, started with
+the launch file's parameters; a subscriber checks the skeletons against offline triangulation of the same frames."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.ros.conftest import needs_netns, needs_ros
+
+pytestmark = [pytest.mark.ros, needs_ros, needs_netns]
+
+BASE = 1000.0  # replay_time_base: stamps = BASE + recorded time
+
+
+@pytest.fixture(scope="module")
+def capture(shared_data, tmp_path_factory):
+    from mocap.cameras.formats import write_calibration
+    from mocap.keypoints import save_npz
+    from mocap.synthetic import make_capture
+
+    rig, kp2d, _ = make_capture(shared_data / "bvh" / "131_01.bvh", n_cameras=4, frame_step=4, max_frames=45)
+    d = tmp_path_factory.mktemp("ros_capture")
+    calib = write_calibration(rig, d / "calibration.toml")
+    save_npz(kp2d, d / "kp2d.npz")
+    return rig, kp2d, calib, d / "kp2d.npz"
+
+
+@pytest.mark.slow
+def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
+    from mocap_msgs.msg import SkeletonArray
+    from mocap_ros import convert
+    from mocap_ros.launch_spec import node_specs
+    from sensor_msgs.msg import CameraInfo, JointState
+    from tf2_msgs.msg import TFMessage
+    from visualization_msgs.msg import MarkerArray
+
+    from mocap.cameras.formats import read_calibration
+    from mocap.reconstruct import triangulate
+    from mocap.skeletons import get_joint_set
+    from tests.ros.rosutil import Collector, installed_executable, logs, start_nodes, stop_nodes
+
+    rig0, kp2d, calib, kp_file = capture
+    rig = read_calibration(calib)
+    config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
+    specs = node_specs(config, rig.names, calibration=str(calib), keypoints_file=str(kp_file),
+                       extra={"filter": "none", "use_prior": False, "replay_time_base": BASE, "start_delay_s": 0.0,
+                              "wait_subscribers": 1,
+                              "max_wait_s": 10.0})
+    col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/markers": MarkerArray, "/tf": TFMessage,
+                     "/mocap/joint_states": JointState, "/mocap/cameras/cam01/camera_info": CameraInfo})
+    procs = start_nodes(specs[-1:], ros_env, tmp_path)  # fusion first; cameras once it is connected to us
+    try:
+        deadline = time.monotonic() + 30
+        while col.node.count_publishers("/mocap/skeletons") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        procs += start_nodes(specs[:-1], ros_env, tmp_path)
+        T = kp2d.n_frames
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(col.msgs["/mocap/skeletons"]) < T:
+            time.sleep(0.1)
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+        time.sleep(0.3)
+    finally:
+        stop_nodes(procs)
+        col.close()
+    got = col.msgs["/mocap/skeletons"]
+    assert len(got) >= 0.8 * T, f"received {len(got)} of {T} skeleton arrays\n{logs(tmp_path)}"
+
+    js = get_joint_set("coco17")
+    data32 = kp2d.data.astype(np.float32).astype(float)  # the messages carry float32 pixels
+    worst = 0.0
+    for _, msg in got:
+        t = convert.stamp_to_sec(msg.header.stamp) - BASE
+        i = int(np.argmin(np.abs(kp2d.timestamps - t)))
+        assert abs(kp2d.timestamps[i] - t) < 1e-6
+        assert msg.header.frame_id == "world" and msg.joint_set == "coco17"
+        assert len(msg.skeletons) == 1
+        sk = msg.skeletons[0]
+        assert list(sk.joint_names) == list(js.joints) and list(sk.parents) == list(js.parents)
+        X, conf, g, loc = convert.skeleton_to_arrays(sk)
+        ref = triangulate(rig, data32[i, :, 0, :, :2], data32[i, :, 0, :, 2]).X
+        np.testing.assert_array_equal(np.isfinite(X).all(1), np.isfinite(ref).all(1))
+        ok = np.isfinite(ref).all(1)
+        worst = max(worst, float(np.abs(X[ok] - ref[ok]).max()))
+        np.testing.assert_allclose(np.linalg.norm(g, axis=1), 1.0, atol=1e-6)
+        assert np.all(conf[~ok] == 0) and np.all(conf[ok] > 0)
+    print(f"pipeline: {len(got)}/{T} frames, max deviation from offline triangulation {worst * 1000:.6f} mm")
+    assert worst < 1e-3, f"max deviation from offline triangulation {worst * 1000:.4f} mm"
+
+    markers = col.msgs["/mocap/markers"]
+    assert markers and {m.ns for m in markers[-1][1].markers} == {"mocap/joints", "mocap/bones"}
+    tfs = col.msgs["/tf"]
+    assert tfs, "no TF published"
+    names = {t.child_frame_id for t in tfs[-1][1].transforms}
+    assert names <= {f"mocap/person_0/{j}" for j in js.joints} and len(names) >= 10
+    jstates = col.msgs["/mocap/joint_states"]
+    assert jstates and len(jstates[-1][1].name) == 3 * len(js.joints) == len(jstates[-1][1].position)
+    infos = col.msgs["/mocap/cameras/cam01/camera_info"]
+    assert infos and np.allclose(np.reshape(infos[-1][1].k, (3, 3)), rig["cam01"].K)
