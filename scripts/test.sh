@@ -9,7 +9,7 @@ echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] pytest"
 export MPLBACKEND=Agg MOCAP_NO_PROGRESS=1
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --ignore=tests/ros "$@"
 echo "[test] ROS 2 workspace (Kilted wheels) and ROS tests (in a private network namespace, loopback only)"
 bash scripts/ros_setup.sh
 bash scripts/ros_test.sh

@@ -8,7 +8,14 @@
 
 from mocap.body.motion import BodyMotion
 
-__all__ = ["BodyMotion", "load_model"]
+__all__ = ["BodyMotion", "fit_keypoints3d", "load_model"]
+
+
+def fit_keypoints3d(kp3d, model="anny", **opts) -> BodyMotion:
+    """Fit a body model to 3D keypoints; see :func:`mocap.body.fit.fit_keypoints3d`."""
+    from mocap.body.fit import fit_keypoints3d as _fit
+
+    return _fit(kp3d, model, **opts)
 
 
 def load_model(name: str, **kwargs):
@@ -22,5 +29,5 @@ def load_model(name: str, **kwargs):
     if name == "smplx":
         from mocap.body.smplx_model import SmplxModel
 
-        return SmplxModel(**kwargs)
+        return SmplxModel(**{k: v for k, v in kwargs.items() if v is not None or k != "path"})
     raise MocapError(f"unknown body model {name!r}", hint="use 'anny' or 'smplx'")

@@ -19,16 +19,16 @@ import torch
 from mocap.body.model import BodyModel, RestState
 from mocap.errors import DataError
 
-# Anny bone -> canonical (SMPL-X style) joint name
+# Anny bone -> canonical joint name (mocap.skeletons naming: anatomical finger points, ``left_eyeball``)
 _SIDE = {
     "upperleg01": "hip", "lowerleg01": "knee", "foot": "ankle", "toe1-1": "foot", "clavicle": "collar",
     "upperarm01": "shoulder", "lowerarm01": "elbow", "wrist": "wrist",
-    "finger1-1": "thumb1", "finger1-2": "thumb2", "finger1-3": "thumb3",
-    "finger2-1": "index1", "finger2-2": "index2", "finger2-3": "index3",
-    "finger3-1": "middle1", "finger3-2": "middle2", "finger3-3": "middle3",
-    "finger4-1": "ring1", "finger4-2": "ring2", "finger4-3": "ring3",
-    "finger5-1": "pinky1", "finger5-2": "pinky2", "finger5-3": "pinky3",
-    "eye": "eye_ball",
+    "finger1-1": "thumb_cmc", "finger1-2": "thumb_mcp", "finger1-3": "thumb_ip",
+    "finger2-1": "index_mcp", "finger2-2": "index_pip", "finger2-3": "index_dip",
+    "finger3-1": "middle_mcp", "finger3-2": "middle_pip", "finger3-3": "middle_dip",
+    "finger4-1": "ring_mcp", "finger4-2": "ring_pip", "finger4-3": "ring_dip",
+    "finger5-1": "pinky_mcp", "finger5-2": "pinky_pip", "finger5-3": "pinky_dip",
+    "eye": "eyeball",
 }
 _CENTRE = {"root": "pelvis", "spine04": "spine1", "spine02": "spine2", "spine01": "spine3", "neck01": "neck",
            "head": "head"}

@@ -31,33 +31,10 @@ SMPLX_VERTEX_LANDMARKS = {
     "right_ring_tip": 7905, "right_pinky_tip": 8022,
 }
 
-# other spellings of the same anatomical point -> canonical name
-ALIASES = {
-    "left_foot_index": "left_big_toe", "right_foot_index": "right_big_toe",
-    "left_bigtoe": "left_big_toe", "right_bigtoe": "right_big_toe",
-    "left_smalltoe": "left_small_toe", "right_smalltoe": "right_small_toe",
-    "midhip": "mid_hip", "hip": "mid_hip", "pelvis_center": "mid_hip", "mid_shoulder": "neck_base",
-    "left_eye_smplhf": "left_eye_ball", "right_eye_smplhf": "right_eye_ball",
-    "left_hand_wrist": "left_wrist", "right_hand_wrist": "right_wrist",
-}
-for _s in ("left", "right"):
-    for _f in ("thumb", "index", "middle", "ring", "pinky"):
-        ALIASES[f"{_s}_{_f}4"] = f"{_s}_{_f}_tip"
-        ALIASES[f"{_s}_{_f}_4"] = f"{_s}_{_f}_tip"
-        ALIASES[f"{_s}_hand_{_f}4"] = f"{_s}_{_f}_tip"
-        for _k in (1, 2, 3):
-            ALIASES[f"{_s}_{_f}_{_k}"] = f"{_s}_{_f}{_k}"
-            ALIASES[f"{_s}_hand_{_f}{_k}"] = f"{_s}_{_f}{_k}"
-    # MediaPipe pose hand points are knuckle-level and approximate
-    ALIASES[f"{_s}_pinky"] = f"{_s}_pinky1~"
-    ALIASES[f"{_s}_index"] = f"{_s}_index1~"
-    ALIASES[f"{_s}_thumb"] = f"{_s}_thumb2~"
-
-# keypoint weights for approximate pairs (default 1)
-WEIGHTS = {"left_hip": 0.5, "right_hip": 0.5, "mid_hip": 0.4, "neck": 0.4, "neck_base": 0.4,
-           "left_shoulder": 0.8, "right_shoulder": 0.8, "pelvis": 0.5}
+# keypoint weights (default 1); approximate pairs (mocap.skeletons.APPROXIMATE across point kinds, aliases,
+# approximate derivations) get APPROX_WEIGHT, vertex landmarks of SMPL-X LANDMARK_WEIGHT
 LANDMARK_WEIGHT = 0.6
-APPROX_WEIGHT = 0.3
+APPROX_WEIGHT = 0.4
 
 
 @dataclass
@@ -96,20 +73,73 @@ class Correspondence:
         return any(is_finger(n) for n in self.names)
 
 
-def build_correspondence(model: BodyModel, joint_names: list[str] | tuple[str, ...]) -> Correspondence:
-    """Match the keypoint names of a joint set to ``model``.
+def _resolve(name: str, canon: dict[str, int], vertex_src: dict, prefer_vertex: bool, depth: int = 0):
+    """``(joint coefs, vertex coefs, approximate, landmark)`` for a canonical point name, or None."""
+    from mocap.skeletons.mapping import ALIASES, DERIVED
+
+    if name in vertex_src and (prefer_vertex or name not in canon):
+        ids, ws = vertex_src[name]
+        vc: dict[int, float] = {}
+        for i, x in zip(ids.tolist(), ws.tolist()):
+            vc[i] = vc.get(i, 0.0) + x
+        return {}, vc, False, not prefer_vertex
+    if name in canon:
+        return {canon[name]: 1.0}, {}, False, False
+    if depth > 0:
+        return None
+    for alias, _note in ALIASES.get(name, []):
+        hit = _resolve(alias, canon, vertex_src, prefer_vertex, depth + 1)
+        if hit is not None:
+            return hit[0], hit[1], True, hit[3]
+    d = DERIVED.get(name)
+    if d is not None:
+        parts = [_resolve(src, canon, vertex_src, prefer_vertex, depth + 1) for src in d.sources]
+        if all(p is not None for p in parts):
+            jc: dict[int, float] = {}
+            vc = {}
+            for p in parts:
+                for j, x in p[0].items():
+                    jc[j] = jc.get(j, 0.0) + x / len(parts)
+                for v, x in p[1].items():
+                    vc[v] = vc.get(v, 0.0) + x / len(parts)
+            return jc, vc, True, False
+    return None
+
+
+def build_correspondence(model: BodyModel, joint_names: list[str] | tuple[str, ...],
+                         joint_set: str | None = None) -> Correspondence:
+    """Match the keypoint names of a joint set (mocap.skeletons canonical names) to ``model``.
+
+    Direct names first (model joints, or vertex landmarks: nose, eyes, ears, toes, heels, fingertips; for Anny its
+    COCO(+feet) regressor wherever it has the point), then the registry's aliases (``left_foot_index`` ->
+    ``left_big_toe``, ``left_index_knuckle`` -> ``left_index_mcp``...) and derived midpoints (``neck``, ``mid_hip``).
 
     Args:
         model: the body model.
         joint_names: the joint set's names in data order (lower-case snake case).
+        joint_set: the registered joint-set name, when known: its point kinds (keypoint vs joint centre) decide
+            which same-named pairs are approximate (``mocap.skeletons.APPROXIMATE``); unknown -> keypoint-style.
 
     Raises:
         KeypointsError: when fewer than 4 keypoints have a counterpart.
     """
+    from mocap.skeletons import APPROXIMATE, JOINT_CENTRE
+
+    kinds = None
+    if joint_set is not None:
+        try:
+            from mocap.skeletons import get_joint_set
+
+            js = get_joint_set(joint_set)
+            if list(js.joints) == [n.lower() for n in joint_names]:
+                kinds = [js.kind(i) for i in range(len(js.joints))]
+        except Exception:  # noqa: BLE001 - an unregistered set is treated as keypoint-style
+            kinds = None
     canon = model.canonical_index()
     J = model.n_joints
     vertex_src: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (vertex ids, weights)
-    if model.name == "anny":
+    is_anny = model.name == "anny"
+    if is_anny:
         labels, ids, W = model.coco_regressor()
         for i, lab in enumerate(labels):
             nz = W[i] > 0
@@ -122,30 +152,18 @@ def build_correspondence(model: BodyModel, joint_names: list[str] | tuple[str, .
     rows: list[tuple[int, str, float, dict[int, float], dict[int, float]]] = []
     unmatched = []
     for k, raw in enumerate(joint_names):
-        name = ALIASES.get(raw.lower(), raw.lower())
-        approx = name.endswith("~")
-        name = name.rstrip("~")
-        jc: dict[int, float] = {}
-        vc: dict[int, float] = {}
-        w = WEIGHTS.get(name, 1.0)
-        if name in vertex_src and (model.name == "anny" or name not in canon):
-            ids, ws = vertex_src[name]
-            for i, x in zip(ids.tolist(), ws.tolist()):
-                vc[i] = vc.get(i, 0.0) + x
-            if model.name == "anny" and name in canon:
-                w = 1.0  # Anny's regressor is trained for COCO semantics: not approximate
-            elif name not in canon:
-                w = LANDMARK_WEIGHT
-        elif name in canon:
-            jc[canon[name]] = 1.0
-        elif name in ("mid_hip",) and "left_hip" in canon and "right_hip" in canon:
-            jc = {canon["left_hip"]: 0.5, canon["right_hip"]: 0.5}
-        elif name in ("neck", "neck_base") and "left_shoulder" in canon:
-            jc = {canon["left_shoulder"]: 0.5, canon["right_shoulder"]: 0.5}
-        else:
+        name = raw.lower()
+        centre = kinds is not None and kinds[k] == JOINT_CENTRE
+        # Anny's regressor is trained for detector (COCO) semantics: use it for keypoint-style data
+        hit = _resolve(name, canon, vertex_src, prefer_vertex=is_anny and not centre)
+        if hit is None:
             unmatched.append(raw)
             continue
-        if approx:
+        jc, vc, approx, landmark = hit
+        w = 1.0
+        if landmark:
+            w = LANDMARK_WEIGHT
+        if approx or (not centre and jc and not vc and name in APPROXIMATE):
             w = APPROX_WEIGHT
         rows.append((k, raw, w, jc, vc))
     if len(rows) < 4:

@@ -33,22 +33,22 @@ LIMITS_DEG: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[floa
     "left_foot": ((-50, 30), (-10, 10), (-10, 10)),
 }
 for _f in ("index", "middle", "ring", "pinky"):
-    LIMITS_DEG[f"left_{_f}1"] = ((-10, 10), (-25, 25), (-90, 20))
-    LIMITS_DEG[f"left_{_f}2"] = ((-5, 5), (-5, 5), (-100, 10))
-    LIMITS_DEG[f"left_{_f}3"] = ((-5, 5), (-5, 5), (-90, 10))
-for _k in (1, 2, 3):
-    LIMITS_DEG[f"left_thumb{_k}"] = ((-45, 45), (-45, 45), (-45, 45))
+    LIMITS_DEG[f"left_{_f}_mcp"] = ((-10, 10), (-25, 25), (-90, 20))
+    LIMITS_DEG[f"left_{_f}_pip"] = ((-5, 5), (-5, 5), (-100, 10))
+    LIMITS_DEG[f"left_{_f}_dip"] = ((-5, 5), (-5, 5), (-90, 10))
+for _k in ("cmc", "mcp", "ip"):
+    LIMITS_DEG[f"left_thumb_{_k}"] = ((-45, 45), (-45, 45), (-45, 45))
 
 # joint -> (child joint, T-pose direction of the bone to it, left side); used to align the limit frame
 _TPOSE_BONES = {
     "left_hip": ("left_knee", (0, -1, 0)), "left_knee": ("left_ankle", (0, -1, 0)),
     "left_ankle": ("left_foot", (0, -0.5, 1)), "left_collar": ("left_shoulder", (1, 0, 0)),
     "left_shoulder": ("left_elbow", (1, 0, 0)), "left_elbow": ("left_wrist", (1, 0, 0)),
-    "left_wrist": ("left_middle1", (1, 0, 0)),
+    "left_wrist": ("left_middle_mcp", (1, 0, 0)),
 }
 for _f in ("index", "middle", "ring", "pinky"):
-    _TPOSE_BONES[f"left_{_f}1"] = (f"left_{_f}2", (1, 0, 0))
-    _TPOSE_BONES[f"left_{_f}2"] = (f"left_{_f}3", (1, 0, 0))
+    _TPOSE_BONES[f"left_{_f}_mcp"] = (f"left_{_f}_pip", (1, 0, 0))
+    _TPOSE_BONES[f"left_{_f}_pip"] = (f"left_{_f}_dip", (1, 0, 0))
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 

@@ -18,6 +18,7 @@ import torch
 from mocap.body.model import BodyModel, RestState
 from mocap.body.standin import SMPLX_JOINT_NAMES
 from mocap.errors import DataError
+from mocap.skeletons.smplx_joints import SMPLX_RENAMES
 
 REQUIRED = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights")
 GENDERS = ("neutral", "male", "female")
@@ -130,8 +131,7 @@ class SmplxModel(BodyModel):
         par[0] = -1
         self.parents = par
         self.joint_names = SMPLX_JOINT_NAMES
-        self.canonical_names = dict(enumerate(SMPLX_JOINT_NAMES))
-        self.canonical_names[23], self.canonical_names[24] = "left_eye_ball", "right_eye_ball"
+        self.canonical_names = {i: SMPLX_RENAMES.get(n, n) for i, n in enumerate(SMPLX_JOINT_NAMES)}
         # joints are linear in the betas: precompute the regressed template and directions
         self.J_template = self.J_regressor @ self.v_template  # (55, 3)
         self.J_dirs = torch.einsum("jv,vcs->jcs", self.J_regressor, self.shapedirs)  # (55, 3, S)

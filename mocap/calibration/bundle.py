@@ -75,7 +75,8 @@ def _pack_T(T: np.ndarray) -> np.ndarray:
 def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                   observations: list[tuple[int, int, BoardDetection]], fixed_camera: int = 0,
                   refine_intrinsics: bool = False, loss: str = "huber", f_scale: float = 1.0,
-                  max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False) -> BundleResult:
+                  max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False,
+                  dist_free: list[np.ndarray] | None = None, tol: float = 1e-8) -> BundleResult:
     """Jointly refine camera poses and board poses by minimising pixel reprojection error.
 
     Args:
@@ -85,6 +86,9 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         fixed_camera: camera whose pose is held fixed (removes the gauge freedom).
         refine_intrinsics: also optimise fx, fy, cx, cy and distortion per camera.
         fix_cameras: hold every camera fixed and solve board poses only (scores a given calibration).
+        dist_free: per camera, a boolean mask over its distortion coefficients: which ones are refined with
+            ``refine_intrinsics`` (default: all). Fixed ones keep their value (a reduced model keeps them 0).
+        tol: ``ftol`` and ``xtol`` of the solver.
         loss: ``"huber"``, ``"soft_l1"``, ``"cauchy"`` or ``"linear"``; ``f_scale`` its inlier scale in pixels.
         diverge_factor: a final RMS this many times the initial (or NaN) counts as divergence: the initial
             estimate is kept and a warning says so.
@@ -98,8 +102,10 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     uv = np.concatenate([d.image_points for _, _, d in observations])
     M = len(uv)
     free = [] if fix_cameras else [c for c in range(C) if c != fixed_camera]
-    n_dist = [len(c.dist) for c in cams]
-    n_int = [4 + nd if refine_intrinsics else 0 for nd in n_dist]
+    if dist_free is None:
+        dist_free = [np.ones(len(c.dist), bool) for c in cams]
+    dist_free = [np.asarray(m, bool) for m in dist_free]
+    n_int = [4 + int(m.sum()) if refine_intrinsics else 0 for m in dist_free]
     # parameter layout
     off_cam = {c: 6 * k for k, c in enumerate(free)}
     off_board = 6 * len(free)
@@ -115,7 +121,7 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         for c in range(C):
             K = cams[c].K
             x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([[K[0, 0], K[1, 1], K[0, 2], K[1, 2]],
-                                                                    cams[c].dist])
+                                                                    cams[c].dist[dist_free[c]]])
     masks = [cam_idx == c for c in range(C)]
 
     def unpack(x):
@@ -131,7 +137,9 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
             if refine_intrinsics:
                 q = x[int_off[c]:int_off[c] + n_int[c]]
                 Ks.append(np.array([[q[0], 0, q[2]], [0, q[1], q[3]], [0, 0, 1.0]]))
-                Ds.append(q[4:])
+                d = np.asarray(cams[c].dist, float).copy()
+                d[dist_free[c]] = q[4:]
+                Ds.append(d)
             else:
                 Ks.append(cams[c].K)
                 Ds.append(cams[c].dist)
@@ -177,7 +185,7 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     converged = True
     try:
         sol = least_squares(residuals, x0, jac_sparsity=A, loss=loss, f_scale=f_scale, x_scale="jac",
-                            method="trf", max_nfev=max_nfev, xtol=1e-10, ftol=1e-10)
+                            method="trf", max_nfev=max_nfev, xtol=tol, ftol=tol)
         x, nfev = sol.x, sol.nfev
         r1 = residuals(x)
         rms1 = float(np.sqrt(np.mean(r1.reshape(-1, 2) ** 2) * 2))

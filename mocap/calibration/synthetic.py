@@ -109,13 +109,24 @@ def arc_rig(n: int = 4, radius: float = 2.5, span_deg: float = 120.0, size: tupl
 
 
 def random_board_poses(board: Board, n: int, seed: int = 0, center=(0.0, 0.0, 1.0), spread: float = 0.35,
-                       max_tilt_deg: float = 40.0) -> list[np.ndarray]:
-    """``n`` board-to-world poses near ``center``, the printed side facing -Y (towards an :func:`arc_rig`)."""
+                       max_tilt_deg: float = 40.0, facing=None) -> list[np.ndarray]:
+    """``n`` board-to-world poses near ``center`` (metres), tilted up to ``max_tilt_deg`` about each axis.
+
+    The printed side faces ``facing`` (a world point, e.g. the mean camera centre) or, by default, -Y (towards
+    an :func:`arc_rig`). Board rows run downwards (world -Z). ``spread`` scales the random offsets, metres.
+    """
     rng = np.random.default_rng(seed)
     w, h = board.physical_size
     out = []
-    # base: board x -> world x, board y -> world -z (rows go down), board z -> world +y (away from cameras)
-    base = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+    if facing is None:
+        # board x -> world x, board y -> world -z (rows go down), board z -> world +y (away from cameras)
+        base = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+    else:
+        zb = np.asarray(center, float) - np.asarray(facing, float)
+        zb /= np.linalg.norm(zb)
+        yb = np.array([0.0, 0.0, -1.0]) - zb * (-zb[2])
+        yb /= np.linalg.norm(yb)
+        base = np.column_stack([np.cross(yb, zb), yb, zb])
     for _ in range(n):
         tilt = rng.uniform(-1, 1, 3) * np.radians([max_tilt_deg, max_tilt_deg, 30.0])
         R = cv2.Rodrigues(tilt)[0] @ base

@@ -1,18 +1,207 @@
-"""`mocap triangulate`."""
+"""`mocap triangulate`: 2D keypoints + calibration -> 3D keypoints (TRC + .npz with quality fields).
+
+A thin layer over :func:`mocap.reconstruct.triangulation.triangulate_keypoints` and the filters in
+:mod:`mocap.reconstruct.filters` (the same calls a Python user makes).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
 
-from mocap.errors import MocapError
+import numpy as np
+
+from mocap.errors import KeypointsError, MocapError
+
+log = logging.getLogger(__name__)
+
+FILTER_CHOICES = ("none", "butterworth", "one_euro", "kalman")
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
     """Register `mocap triangulate`."""
-    p = sub.add_parser(name, help=help, description=help, parents=parents)
+    p = sub.add_parser(
+        name, help=help, parents=parents,
+        description="Triangulate 2D keypoints of calibrated cameras into 3D. Reads any calibration format, "
+                    "OpenPose JSON folders (one per camera, or one parent folder) or mocap .npz 2D keypoints "
+                    "(one file with all cameras, or one file per camera); writes a TRC file and an .npz with "
+                    "per-joint quality (reprojection error, number of views, drop reason).",
+        epilog="Example: mocap triangulate --calib calib.toml --keypoints pose/ --out out/trial.trc "
+               "--filter butterworth --cutoff 6")
+    p.add_argument("--calib", required=True, help="calibration file (any supported format)")
+    p.add_argument("--keypoints", required=True, nargs="+",
+                   help="2D keypoints: a .npz (all cameras), several .npz (one per camera), OpenPose JSON folders "
+                        "(one per camera), or one folder holding the per-camera JSON folders")
+    p.add_argument("--out", required=True, help="output .trc file (an .npz with the same stem is written too)")
+    p.add_argument("--joint-set", default="body25", help="joint set of OpenPose JSON input (default body25)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of OpenPose JSON input (default 30)")
+    p.add_argument("--min-views", type=int, default=2, help="minimum agreeing cameras per joint (default 2)")
+    p.add_argument("--min-conf", type=float, default=0.1, help="ignore detections below this confidence (0.1)")
+    p.add_argument("--threshold", type=float, default=15.0,
+                   help="reprojection error (pixels) above which a camera is an outlier (default 15)")
+    p.add_argument("--refine", action="store_true", help="nonlinear refinement of every point (slower)")
+    p.add_argument("--no-temporal-check", action="store_true",
+                   help="do not re-check joints that jump away from their neighbouring frames")
+    p.add_argument("--fill-gaps", type=int, default=0, metavar="N",
+                   help="interpolate gaps of at most N frames before filtering (default 0 = off)")
+    p.add_argument("--filter", choices=FILTER_CHOICES, default="none", help="temporal filter (default none)")
+    p.add_argument("--cutoff", type=float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
+    p.add_argument("--bones", action="store_true", help="constrain every person's bone lengths to their median")
+    p.add_argument("--units", default="m", choices=("m", "mm", "cm"), help="TRC units (default m)")
+    p.add_argument("--y-up", action="store_true", help="write the TRC Y-up (OpenSim convention)")
     p.set_defaults(func=run)
 
 
+def _load_inputs(paths: list[str], joint_set: str, fps: float | None):
+    """Load and merge 2D keypoints from the given paths into one Keypoints2D."""
+    from mocap.keypoints import Keypoints2D, load_npz, read_openpose_folders
+
+    ps = [Path(p) for p in paths]
+    for p in ps:
+        if not p.exists():
+            raise MocapError(f"keypoints input {p} does not exist")
+    if all(p.is_dir() for p in ps):
+        target = ps[0] if len(ps) == 1 else ps
+        return read_openpose_folders(target, joint_set=joint_set, fps=fps or 30.0)
+    if any(p.is_dir() for p in ps):
+        raise KeypointsError(f"--keypoints mixes folders and files ({', '.join(map(str, ps))})",
+                             hint="pass either OpenPose JSON folders or .npz files")
+    kps = []
+    for p in ps:
+        kp = load_npz(p)
+        if not isinstance(kp, Keypoints2D):
+            raise KeypointsError(f"{p} holds 3D keypoints; `mocap triangulate` needs 2D keypoints")
+        kps.append((p, kp))
+    if len(kps) == 1:
+        return kps[0][1]
+    p0, k0 = kps[0]
+    for p, k in kps[1:]:
+        if k.joint_set != k0.joint_set or k.n_joints != k0.n_joints:
+            raise KeypointsError(
+                f"{p} has joint set {k.joint_set!r} ({k.n_joints} joints) but {p0} has {k0.joint_set!r} "
+                f"({k0.n_joints} joints); every camera must use the same joint set",
+                hint="detect all cameras with the same model, or convert with mocap.skeletons.map_keypoints")
+        if k.n_frames != k0.n_frames:
+            raise KeypointsError(
+                f"{p} has {k.n_frames} frames but {p0} has {k0.n_frames}; cameras must be synchronised frame by "
+                "frame", hint="trim the inputs to the same frames or synchronise the videos first")
+    P = max(k.n_people for _, k in kps)
+    blocks = []
+    for _, k in kps:
+        d = k.data
+        if d.shape[2] < P:
+            d = np.concatenate([d, np.full(d.shape[:2] + (P - d.shape[2],) + d.shape[3:], np.nan)], axis=2)
+        blocks.append(d)
+    names = [n for _, k in kps for n in k.camera_names]
+    if len(set(names)) != len(names):
+        raise KeypointsError(f"camera names repeat across the inputs ({names}); each file must hold other cameras")
+    return Keypoints2D(np.concatenate(blocks, axis=1), k0.joint_set, names, k0.timestamps, k0.fps, dict(k0.meta))
+
+
+def _joint_names(joint_set: str, n: int) -> list[str]:
+    try:
+        from mocap.skeletons import get_joint_set
+
+        js = get_joint_set(joint_set)
+        if len(js) == n:
+            return list(js.joints)
+    except (KeyError, ValueError, MocapError, ImportError):
+        pass
+    return [f"joint{j}" for j in range(n)]
+
+
+def summarize(kp3d, camera_names: list[str], view_error_px: np.ndarray, used: np.ndarray | None = None) -> str:
+    """A human-readable summary: persons, frames, mean reprojection error per camera, drops per joint and reason."""
+    from mocap.reconstruct.triangulation import REASONS
+
+    T, P, J = kp3d.data.shape[:3]
+    reason = kp3d.quality.get("reason", np.zeros((T, P, J), int))
+    ok = reason == 0
+    lines = [f"persons: {P}   frames: {T}   joints: {J} ({kp3d.joint_set})",
+             f"triangulated: {int(ok.sum())} of {T * P * J} joint positions ({100.0 * ok.mean():.1f}%)"]
+    err = kp3d.quality.get("reproj_error_px")
+    if err is not None and np.isfinite(err).any():
+        lines.append(f"mean reprojection error: {np.nanmean(err):.2f} px (median {np.nanmedian(err):.2f}, "
+                     f"95th percentile {np.nanpercentile(err, 95):.2f})")
+    lines.append("per camera (views used / mean reprojection error of the views used):")
+    for c, name in enumerate(camera_names):
+        e = view_error_px[c]
+        m = np.isfinite(e) if used is None else (used[c] & np.isfinite(e))
+        mean = f"{np.mean(e[m]):.2f} px" if m.any() else "n/a"
+        lines.append(f"  {name:<16} {int(m.sum()):>8}   {mean}")
+    names = _joint_names(kp3d.joint_set, J)
+    dropped = ~ok
+    if dropped.any():
+        lines.append("dropped joints (count per reason):")
+        for code in sorted(int(c) for c in np.unique(reason[dropped])):
+            per_joint = (reason == code).sum(axis=(0, 1))
+            top = np.argsort(-per_joint)[:6]
+            detail = ", ".join(f"{names[j]} {per_joint[j]}" for j in top if per_joint[j] > 0)
+            lines.append(f"  [{code}] {REASONS.get(code, '?')}: {int((reason == code).sum())} ({detail})")
+        empty = int((~ok).all(axis=(1, 2)).sum())
+        if empty:
+            lines.append(f"  {empty} frame(s) have no triangulated joint at all")
+    else:
+        lines.append("dropped joints: none")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise MocapError("`mocap triangulate` is not available in this version yet (tracked in issue #4)")
+    """Run `mocap triangulate`."""
+    from mocap.cameras.formats import read_calibration
+    from mocap.keypoints import Keypoints3D, save_npz, write_trc, write_trc_per_person
+    from mocap.reconstruct import filters as flt
+    from mocap.reconstruct.bones import bones_of, constrain_bone_lengths, estimate_bone_lengths
+    from mocap.reconstruct.triangulation import triangulate_keypoints
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".trc":
+        raise MocapError(f"--out {out} must end in .trc (the .npz is written beside it)")
+    rig = read_calibration(args.calib)
+    kp2d = _load_inputs(args.keypoints, args.joint_set, args.fps)
+    src = " ".join(args.keypoints)
+    kp3d = triangulate_keypoints(rig, kp2d, calib_source=f"calibration {args.calib}",
+                                 keypoints_source=f"keypoints {src}", min_views=args.min_views,
+                                 min_conf=args.min_conf, reproj_threshold_px=args.threshold, refine=args.refine,
+                                 temporal_check=not args.no_temporal_check)
+    view_err = kp3d.meta.pop("view_error_px")
+    used = kp3d.meta.pop("used", None)
+    cams = kp3d.meta["camera_names"]
+    kp3d.meta.pop("empty_frames", None)
+    xyz = kp3d.xyz.copy()
+    if args.fill_gaps > 0:
+        xyz = flt.fill_gaps(xyz, args.fill_gaps, "linear", kp3d.timestamps)
+    if args.filter == "butterworth":
+        xyz = flt.butterworth_filter(xyz, kp3d.fps, args.cutoff)
+    elif args.filter == "one_euro":
+        xyz = flt.one_euro_filter(xyz, kp3d.timestamps)
+    elif args.filter == "kalman":
+        xyz = flt.kalman_filter(xyz, kp3d.timestamps, smooth=True)
+    if args.bones:
+        try:
+            b = bones_of(kp3d.joint_set)
+        except (KeyError, ValueError) as e:
+            raise MocapError(f"--bones: joint set {kp3d.joint_set!r} has no bone tree ({e})") from None
+        lengths = estimate_bone_lengths(xyz, b, kp3d.confidence)
+        xyz = constrain_bone_lengths(xyz, lengths, b, kp3d.confidence)
+    conf = np.where(np.isfinite(xyz).all(-1), np.nan_to_num(kp3d.confidence, nan=0.5), np.nan)
+    kp3d = Keypoints3D(np.concatenate([xyz, conf[..., None]], -1), kp3d.joint_set, kp3d.timestamps, kp3d.fps,
+                       kp3d.person_ids, kp3d.quality, kp3d.meta)
+    per_cam = {}
+    for c, name in enumerate(cams):
+        m = np.isfinite(view_err[c]) if used is None else used[c]
+        per_cam[name] = float(np.nanmean(view_err[c][m])) if m.any() else None
+    kp3d.meta.update({"reproj_error_px_per_camera": per_cam, "calibration": str(args.calib),
+                      "filter": args.filter, "cutoff_hz": args.cutoff if args.filter == "butterworth" else None})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kp3d.n_people > 1:
+        paths = write_trc_per_person(kp3d, out, units=args.units, y_up=args.y_up)
+    else:
+        paths = [write_trc(kp3d, out, units=args.units, y_up=args.y_up)]
+    npz = save_npz(kp3d, out.with_suffix(".npz"))
+    print(summarize(kp3d, cams, view_err, used))
+    for p in paths:
+        print(f"wrote {p}")
+    print(f"wrote {npz}")
+    return 0
