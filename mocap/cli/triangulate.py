@@ -40,14 +40,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--min-conf", type=float, default=0.1, help="ignore detections below this confidence (0.1)")
     p.add_argument("--threshold", type=float, default=15.0,
                    help="reprojection error (pixels) above which a camera is an outlier (default 15)")
-    p.add_argument("--refine", action="store_true", help="nonlinear refinement of every point (slower)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="skip the Gauss-Newton refinement of every point (faster, slightly less accurate)")
     p.add_argument("--no-temporal-check", action="store_true",
                    help="do not re-check joints that jump away from their neighbouring frames")
     p.add_argument("--fill-gaps", type=int, default=0, metavar="N",
                    help="interpolate gaps of at most N frames before filtering (default 0 = off)")
     p.add_argument("--filter", choices=FILTER_CHOICES, default="none", help="temporal filter (default none)")
     p.add_argument("--cutoff", type=float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
-    p.add_argument("--bones", action="store_true", help="constrain every person's bone lengths to their median")
+    p.add_argument("--bones", action="store_true",
+                   help="constrain every person's rigid limb segments (upper arm, forearm, thigh, shank, face, feet) "
+                        "to their median length")
     p.add_argument("--units", default="m", choices=("m", "mm", "cm"), help="TRC units (default m)")
     p.add_argument("--y-up", action="store_true", help="write the TRC Y-up (OpenSim convention)")
     p.set_defaults(func=run)
@@ -152,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from mocap.cameras.formats import read_calibration
     from mocap.keypoints import Keypoints3D, save_npz, write_trc, write_trc_per_person
     from mocap.reconstruct import filters as flt
-    from mocap.reconstruct.bones import bones_of, constrain_bone_lengths, estimate_bone_lengths
+    from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones
     from mocap.reconstruct.triangulation import triangulate_keypoints
 
     out = Path(args.out)
@@ -163,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     src = " ".join(args.keypoints)
     kp3d = triangulate_keypoints(rig, kp2d, calib_source=f"calibration {args.calib}",
                                  keypoints_source=f"keypoints {src}", min_views=args.min_views,
-                                 min_conf=args.min_conf, reproj_threshold_px=args.threshold, refine=args.refine,
+                                 min_conf=args.min_conf, reproj_threshold_px=args.threshold, refine=not args.no_refine,
                                  temporal_check=not args.no_temporal_check)
     view_err = kp3d.meta.pop("view_error_px")
     used = kp3d.meta.pop("used", None)
@@ -180,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
         xyz = flt.kalman_filter(xyz, kp3d.timestamps, smooth=True)
     if args.bones:
         try:
-            b = bones_of(kp3d.joint_set)
+            b = rigid_bones(kp3d.joint_set)
         except (KeyError, ValueError) as e:
             raise MocapError(f"--bones: joint set {kp3d.joint_set!r} has no bone tree ({e})") from None
+        if not b:
+            raise MocapError(f"--bones: joint set {kp3d.joint_set!r} has no rigid limb segments to constrain")
         lengths = estimate_bone_lengths(xyz, b, kp3d.confidence)
         xyz = constrain_bone_lengths(xyz, lengths, b, kp3d.confidence)
     conf = np.where(np.isfinite(xyz).all(-1), np.nan_to_num(kp3d.confidence, nan=0.5), np.nan)

@@ -1,0 +1,265 @@
+"""Triangulation: exact recovery, robustness to outliers, NaN handling, reason codes, container checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mocap.cameras import CameraRig
+from mocap.errors import KeypointsError, MocapWarning
+from mocap.keypoints import Keypoints2D
+from mocap.reconstruct.triangulation import (
+    REASON_DEGENERATE,
+    REASON_LOW_CONFIDENCE,
+    REASON_OK,
+    REASON_REPROJ_ERROR,
+    REASON_TOO_FEW_VIEWS,
+    refine_points,
+    running_median,
+    triangulate,
+    triangulate_keypoints,
+    triangulate_weighted_dlt,
+)
+from tests.conftest import make_ring_rig
+
+DIST = [-0.12, 0.03, 0.001, -0.001, 0.0]
+
+
+@pytest.fixture
+def rig() -> CameraRig:
+    return make_ring_rig(4, dist=DIST)
+
+
+def _points(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.uniform([-0.6, -0.6, 0.1], [0.6, 0.6, 1.9], (n, 3))
+
+
+def _naive_dlt(Rt: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Reference: per-point homogeneous SVD (the textbook DLT)."""
+    out = np.full((xy.shape[1], 3), np.nan)
+    for n in range(xy.shape[1]):
+        rows = []
+        for c in range(Rt.shape[0]):
+            if w[c, n] > 0 and np.isfinite(xy[c, n]).all():
+                rows.append(w[c, n] * (xy[c, n, 0] * Rt[c, 2] - Rt[c, 0]))
+                rows.append(w[c, n] * (xy[c, n, 1] * Rt[c, 2] - Rt[c, 1]))
+        if len(rows) >= 4:
+            v = np.linalg.svd(np.array(rows))[2][-1]
+            out[n] = v[:3] / v[3]
+    return out
+
+
+def test_weighted_dlt_exact_and_matches_naive_svd(rig, rng):
+    X = _points(rng, 200)
+    xy = rig.undistort_normalized(rig.project(X))
+    w = rng.uniform(0.2, 1.0, (4, 200))
+    got = triangulate_weighted_dlt(rig.extrinsics, xy, w)
+    assert np.abs(got - X).max() < 1e-9
+    # with noise the fast normal-equation solution agrees with the textbook SVD to well under a millimetre
+    noisy = xy + rng.normal(0, 2e-3, xy.shape)
+    diff = np.abs(triangulate_weighted_dlt(rig.extrinsics, noisy, w) - _naive_dlt(rig.extrinsics, noisy, w))
+    assert diff.max() < 2e-3
+
+
+def test_weighted_dlt_needs_two_views(rig, rng):
+    X = _points(rng, 5)
+    xy = rig.undistort_normalized(rig.project(X))
+    w = np.ones((4, 5))
+    w[1:, 0] = 0  # one view
+    xy[2:, 1] = np.nan  # two views left: fine
+    w[:, 2] = np.nan
+    got = triangulate_weighted_dlt(rig.extrinsics, xy, w)
+    assert np.isnan(got[0]).all() and np.isnan(got[2]).all()
+    assert np.abs(got[1] - X[1]).max() < 1e-9 and np.abs(got[3:] - X[3:]).max() < 1e-9
+
+
+def test_noiseless_exact_recovery_with_distortion_and_batch_shape(rig, rng):
+    X = _points(rng, 60).reshape(5, 12, 3)
+    res = triangulate(rig, rig.project(X))
+    assert res.X.shape == (5, 12, 3) and res.used.shape == (4, 5, 12)
+    assert np.abs(res.X - X).max() < 1e-6
+    assert (res.reason == REASON_OK).all() and (res.n_views == 4).all()
+    assert np.nanmax(res.reproj_error_px) < 1e-6
+
+
+def test_refine_never_worse_and_refine_points_converges(rig, rng):
+    X = _points(rng, 300)
+    uv = rig.project(X) + rng.normal(0, 2.0, (4, 300, 2))
+    lin = triangulate(rig, uv, reproj_threshold_px=1e9)
+    ref = triangulate(rig, uv, reproj_threshold_px=1e9, refine=True)
+    # refinement minimises the sum of squared (undistorted) pixel errors: the RMS can only go down (up to the
+    # small difference between distorted and undistorted pixels)
+    rms = lambda r: np.sqrt(np.nanmean(r.view_error_px ** 2))  # noqa: E731
+    assert rms(ref) <= rms(lin) * (1 + 1e-3)
+    # refine_points from a perturbed start recovers the exact point on noiseless data
+    xy = rig.undistort_normalized(rig.project(X))
+    f = np.array([c.K[0, 0] for c in rig])
+    got = refine_points(rig.extrinsics, f, xy, np.ones((4, 300)), X + 0.02, iterations=6)
+    assert np.abs(got - X).max() < 1e-6
+
+
+def test_outliers_are_rejected(rng):
+    rig = make_ring_rig(6, dist=DIST)
+    X = _points(rng, 2000)
+    uv = rig.project(X) + rng.normal(0, 1.0, (6, 2000, 2))
+    bad = rng.random((6, 2000)) < 0.15
+    uv[bad] = rng.uniform([0, 0], [1280, 720], (int(bad.sum()), 2))
+    res = triangulate(rig, uv)
+    err = np.linalg.norm(res.X - X, axis=-1)
+    naive = triangulate_weighted_dlt(rig.extrinsics, rig.undistort_normalized(uv), np.ones((6, 2000)))
+    err_naive = np.linalg.norm(naive - X, axis=-1)
+    assert np.nanmean(err) < 0.01  # 1 cm with 15 % gross outliers
+    assert np.nanmean(err_naive) > 5 * np.nanmean(err)
+    # the outlier views are the ones left out (but where 4 of 6 views are wrong, a wrong pair can win)
+    far = bad & (np.linalg.norm(uv - rig.project(X), axis=-1) > 30)
+    assert (res.used & far).any(0).mean() < 0.002
+    assert np.isfinite(res.X).all(-1).mean() > 0.99
+
+
+def test_reason_codes(rig, rng):
+    X = _points(rng, 5)
+    uv = rig.project(X)
+    conf = np.ones((4, 5))
+    uv[1:, 0] = np.nan  # seen once
+    conf[1:, 1] = 0.05  # seen 4x but 3 low-confidence detections
+    uv[2:, 2] = np.nan  # two views that disagree by far
+    uv[1, 2] += 200
+    res = triangulate(rig, uv, conf, min_conf=0.1)
+    assert res.reason[0] == REASON_TOO_FEW_VIEWS
+    assert res.reason[1] == REASON_LOW_CONFIDENCE
+    assert res.reason[2] == REASON_REPROJ_ERROR
+    assert (res.reason[3:] == REASON_OK).all()
+    assert np.isnan(res.X[:3]).all() and (res.n_views[:3] == 0).all() and not res.used[:, :3].any()
+    counts = res.reason_counts()
+    assert counts["ok"] == 2 and sum(counts.values()) == 5
+
+
+def test_degenerate_point_behind_cameras(rig):
+    # a camera looking the other way: the DLT solution lies behind it
+    from mocap.cameras import Camera
+
+    c0 = rig[0]
+    flipped = Camera("back", c0.size, c0.K, c0.dist, np.diag([-1.0, 1.0, -1.0]) @ c0.R,
+                     np.diag([-1.0, 1.0, -1.0]) @ c0.t)
+    r2 = CameraRig([c0, flipped])
+    X = np.array([[0.0, 0.0, 1.0]])
+    uv = np.stack([c0.project(X), np.array([[640.0, 360.0]])])
+    res = triangulate(r2, uv)
+    assert res.reason[0] in (REASON_DEGENERATE, REASON_REPROJ_ERROR)
+    assert np.isnan(res.X).all()
+
+
+def test_shape_errors(rig):
+    with pytest.raises(KeypointsError, match="expected \\(4, ..., 2\\)"):
+        triangulate(rig, np.zeros((3, 5, 2)))
+    with pytest.raises(KeypointsError, match="confidences"):
+        triangulate(rig, np.zeros((4, 5, 2)), np.ones((4, 6)))
+
+
+def _kp2d(rig: CameraRig, X: np.ndarray, names=None) -> Keypoints2D:
+    uv = np.moveaxis(rig.project(X), 0, 1)  # (T, C, J, 2)
+    data = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], -1)[:, :, None]
+    return Keypoints2D(data, "coco17", names or rig.names, fps=30.0)
+
+
+def test_triangulate_keypoints_container_and_all_nan_frames(rig, rng):
+    X = _points(rng, 17)[None] + np.linspace(0, 0.05, 8)[:, None, None]  # smooth motion
+    kp = _kp2d(rig, X)
+    kp.data[3] = np.nan  # a frame with no detection at all
+    k3 = triangulate_keypoints(rig, kp)
+    assert k3.data.shape == (8, 1, 17, 4) and k3.joint_set == "coco17"
+    good = np.arange(8) != 3
+    assert np.abs(k3.xyz[good, 0] - X[good]).max() < 1e-6
+    assert np.isnan(k3.xyz[3]).all()
+    assert (k3.quality["reason"][3] == REASON_TOO_FEW_VIEWS).all()
+    assert (k3.quality["n_views"][good] == 4).all()
+    assert k3.meta["empty_frames"].tolist() == [3]
+    assert np.allclose(k3.timestamps, kp.timestamps)
+
+
+def test_triangulate_keypoints_camera_checks(rig, rng):
+    X = _points(rng, 17)[None] + np.array([0.0, 0.01])[:, None, None]
+    # reordered subset of the rig's cameras: matched by name
+    sub = rig.subset(["cam3", "cam1"])
+    k3 = triangulate_keypoints(rig, _kp2d(sub, X))
+    assert np.abs(k3.xyz[:, 0] - X).max() < 1e-6
+    with pytest.raises(KeypointsError, match="at least 2"):
+        triangulate_keypoints(rig, _kp2d(rig.subset(["cam0"]), X), keypoints_source="kp.npz")
+    with pytest.raises(KeypointsError, match="calib.toml.*not in the calibration"):
+        triangulate_keypoints(rig, _kp2d(sub, X, names=["cam3", "camX"]), calib_source="calib.toml")
+    # same count, no name in common: matched by order with a warning
+    with pytest.warns(MocapWarning, match="by order"):
+        k3 = triangulate_keypoints(rig, _kp2d(rig, X, names=["a", "b", "c", "d"]))
+    assert np.abs(k3.xyz[:, 0] - X).max() < 1e-6
+
+
+def test_running_median_ignores_nan_and_spikes():
+    x = np.arange(20, dtype=float)[:, None].repeat(3, 1)
+    x[7] = 1000.0
+    x[10] = np.nan
+    m = running_median(x, 2)
+    assert m.shape == x.shape
+    assert abs(m[7, 0] - 7) <= 1.0 and np.isfinite(m[10]).all()
+
+
+def test_temporal_check_fixes_consistent_wrong_pair(rng):
+    # two of four cameras confuse the same wrong joint in one frame: a single frame cannot tell, time can
+    rig = make_ring_rig(4, dist=DIST)
+    T = 30
+    base = _points(rng, 2)
+    X = base[None] + np.linspace(0, 0.3, T)[:, None, None] * np.array([1.0, 0, 0])
+    kp = _kp2d(rig, X[:, :, :])
+    kp.data[..., :2] += rng.normal(0, 0.5, kp.data[..., :2].shape)
+    kp.data[12, :2, 0, 0, :2] = kp.data[12, :2, 0, 1, :2]  # cams 0, 1 report joint 1 for joint 0
+    plain = triangulate_keypoints(rig, kp, temporal_check=False)
+    checked = triangulate_keypoints(rig, kp, temporal_check=True)
+    e_checked = np.linalg.norm(checked.xyz[12, 0, 0] - X[12, 0])
+    assert e_checked < 0.01
+    assert np.linalg.norm(plain.xyz[12, 0, 0] - X[12, 0]) >= e_checked
+
+
+def test_temporal_outlier_is_dropped_with_reason(rng):
+    # a joint seen by two cameras, one of them wrong: consistent in its frame, far from its neighbours
+    from mocap.reconstruct.triangulation import REASON_TEMPORAL
+
+    rig = make_ring_rig(4, dist=DIST)
+    T = 20
+    X = _points(rng, 3)[None] + np.linspace(0, 0.2, T)[:, None, None] * np.array([0, 1.0, 0])
+    kp = _kp2d(rig, X)
+    kp.data[9, 2:, 0, 2] = np.nan
+    # camera 1 reports a point 0.6 m further along camera 0's ray: both views agree on a wrong point
+    ray = X[9, 2] - rig[0].center
+    wrong = X[9, 2] + 0.6 * ray / np.linalg.norm(ray)
+    kp.data[9, 1, 0, 2, :2] = rig[1].project(wrong[None])[0]
+    kept = triangulate_keypoints(rig, kp, temporal_outlier_m=None)
+    assert np.linalg.norm(kept.xyz[9, 0, 2] - wrong) < 1e-6
+    k3 = triangulate_keypoints(rig, kp)
+    assert k3.quality["reason"][9, 0, 2] == REASON_TEMPORAL
+    assert np.isnan(k3.xyz[9, 0, 2]).all()
+    assert np.isfinite(k3.xyz[:, 0, :2]).all() and np.isfinite(k3.xyz[8, 0, 2]).all()
+
+
+@pytest.mark.slow
+def test_synthetic_cmu_capture_accuracy(shared_data):
+    from mocap.synthetic import make_capture
+
+    rig, kp, gt = make_capture(shared_data / "bvh" / "131_01.bvh", 8, frame_step=4, seed=1)
+    k3 = triangulate_keypoints(rig, kp)
+    e = np.linalg.norm(k3.xyz - gt, axis=-1)
+    assert np.nanmean(e) < 0.012  # 2 px noise, 10 % outliers, 5 % dropouts, 8 cameras
+    assert np.isfinite(e).mean() > 0.99
+
+
+def test_undistort_fast_matches_opencv(rng):
+    from mocap.cameras import Camera
+    from mocap.reconstruct.triangulation import undistort_fast
+
+    rig = make_ring_rig(3, dist=[-0.25, 0.08, 0.002, -0.001, -0.01])
+    fish = make_ring_rig(1, dist=[0.05, -0.01, 0.002, 0.0], model="fisheye")[0]
+    rig = CameraRig(list(rig) + [Camera("fish", fish.size, fish.K, fish.dist, fish.R, fish.t, "fisheye")])
+    uv = rng.uniform([0, 0], [1280, 720], (4, 6000, 2))
+    uv[:, ::97] = np.nan
+    got = undistort_fast(rig, uv)
+    ref = rig.undistort_normalized(uv)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.nanmax(np.abs(got - ref)) < 1e-9
