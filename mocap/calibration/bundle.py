@@ -48,7 +48,8 @@ class BundleResult:
     Attributes:
         rig: refined cameras (the initial ones when the solve diverged).
         board_poses: ``(F, 4, 4)`` board-to-world transforms per frame (solve order).
-        initial_rms, final_rms: RMS pixel error over all corners before/after.
+        initial_rms, final_rms: RMS pixel error over all corners before / over the inlier corners after.
+        inliers: ``(M,)`` corners kept by the ``"trim"`` loss (all True otherwise).
         camera_rms: camera name -> RMS pixel error after.
         residuals: ``(M, 2)`` final pixel residuals per observed corner; ``obs_camera`` ``(M,)`` camera index.
         converged: False when the solve diverged and the initial estimate was kept.
@@ -66,6 +67,12 @@ class BundleResult:
     seconds: float
     nfev: int = 0
     warnings: list[str] = field(default_factory=list)
+    inliers: np.ndarray | None = None
+
+    @property
+    def n_outliers(self) -> int:
+        """Corners dropped by the ``"trim"`` loss."""
+        return 0 if self.inliers is None else int((~self.inliers).sum())
 
 
 def _pack_T(T: np.ndarray) -> np.ndarray:
@@ -74,9 +81,11 @@ def _pack_T(T: np.ndarray) -> np.ndarray:
 
 def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                   observations: list[tuple[int, int, BoardDetection]], fixed_camera: int = 0,
-                  refine_intrinsics: bool = False, loss: str = "huber", f_scale: float = 1.0,
+                  refine_intrinsics: bool = False, loss: str = "trim", f_scale: float = 1.0,
                   max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False,
-                  dist_free: list[np.ndarray] | None = None, tol: float = 1e-8) -> BundleResult:
+                  dist_free: list[np.ndarray] | None = None, center_free: list[bool] | None = None,
+                  tol: float = 1e-8, trim_sigma: float = 4.0,
+                  trim_min_px: float = 1.0) -> BundleResult:
     """Jointly refine camera poses and board poses by minimising pixel reprojection error.
 
     Args:
@@ -88,8 +97,13 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         fix_cameras: hold every camera fixed and solve board poses only (scores a given calibration).
         dist_free: per camera, a boolean mask over its distortion coefficients: which ones are refined with
             ``refine_intrinsics`` (default: all). Fixed ones keep their value (a reduced model keeps them 0).
+        center_free: per camera, whether the principal point is refined (default: yes); held at its initial
+            value for cameras whose views cover too little of the image to locate it.
         tol: ``ftol`` and ``xtol`` of the solver.
-        loss: ``"huber"``, ``"soft_l1"``, ``"cauchy"`` or ``"linear"``; ``f_scale`` its inlier scale in pixels.
+        loss: ``"trim"`` (default: least squares, then corners whose error exceeds
+            ``max(trim_sigma * robust sigma, trim_min_px)`` are dropped and the problem solved again; fast and
+            unbiased), or a scipy loss (``"huber"``, ``"soft_l1"``, ``"cauchy"``, ``"linear"``) with inlier scale
+            ``f_scale`` pixels.
         diverge_factor: a final RMS this many times the initial (or NaN) counts as divergence: the initial
             estimate is kept and a warning says so.
     """
@@ -105,7 +119,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     if dist_free is None:
         dist_free = [np.ones(len(c.dist), bool) for c in cams]
     dist_free = [np.asarray(m, bool) for m in dist_free]
-    n_int = [4 + int(m.sum()) if refine_intrinsics else 0 for m in dist_free]
+    center_free = [True] * C if center_free is None else [bool(b) for b in center_free]
+    n_int = [(4 if center_free[c] else 2) + int(m.sum()) if refine_intrinsics else 0 for c, m in enumerate(dist_free)]
     # parameter layout
     off_cam = {c: 6 * k for k, c in enumerate(free)}
     off_board = 6 * len(free)
@@ -120,8 +135,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     if refine_intrinsics:
         for c in range(C):
             K = cams[c].K
-            x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([[K[0, 0], K[1, 1], K[0, 2], K[1, 2]],
-                                                                    cams[c].dist[dist_free[c]]])
+            kk = [K[0, 0], K[1, 1], K[0, 2], K[1, 2]] if center_free[c] else [K[0, 0], K[1, 1]]
+            x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([kk, cams[c].dist[dist_free[c]]])
     masks = [cam_idx == c for c in range(C)]
 
     def unpack(x):
@@ -136,9 +151,11 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                 tc.append(p[3:])
             if refine_intrinsics:
                 q = x[int_off[c]:int_off[c] + n_int[c]]
-                Ks.append(np.array([[q[0], 0, q[2]], [0, q[1], q[3]], [0, 0, 1.0]]))
+                k0 = 4 if center_free[c] else 2
+                cx, cy = (q[2], q[3]) if center_free[c] else (cams[c].K[0, 2], cams[c].K[1, 2])
+                Ks.append(np.array([[q[0], 0, cx], [0, q[1], cy], [0, 0, 1.0]]))
                 d = np.asarray(cams[c].dist, float).copy()
-                d[dist_free[c]] = q[4:]
+                d[dist_free[c]] = q[k0:]
                 Ds.append(d)
             else:
                 Ks.append(cams[c].K)
@@ -183,12 +200,28 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     rms0 = float(np.sqrt(np.mean(r0.reshape(-1, 2) ** 2) * 2)) if M else float("nan")
     warn: list[str] = []
     converged = True
+    inlier = np.ones(M, bool)
+    trim = loss == "trim"
     try:
-        sol = least_squares(residuals, x0, jac_sparsity=A, loss=loss, f_scale=f_scale, x_scale="jac",
-                            method="trf", max_nfev=max_nfev, xtol=tol, ftol=tol)
-        x, nfev = sol.x, sol.nfev
+        x, nfev = x0, 0
+        for stage in range(2 if trim else 1):
+            rows_keep = np.repeat(inlier, 2)
+
+            def fun(x, rows_keep=rows_keep):
+                return residuals(x)[rows_keep]
+
+            sol = least_squares(fun, x, jac_sparsity=A[rows_keep], loss="linear" if trim else loss,
+                                f_scale=f_scale, x_scale="jac", method="trf", max_nfev=max_nfev, xtol=tol, ftol=tol)
+            x, nfev = sol.x, nfev + sol.nfev
+            if trim and stage == 0:  # drop corners far off the first fit (blurred / wrong corners), solve again
+                e = np.linalg.norm(residuals(x).reshape(-1, 2), axis=1)
+                thresh = max(trim_sigma * 1.4826 * float(np.median(e)), trim_min_px)
+                inlier = e <= thresh
+                if inlier.all():
+                    break
+                log.info("bundle adjustment: %d of %d corners over %.2f px dropped", (~inlier).sum(), M, thresh)
         r1 = residuals(x)
-        rms1 = float(np.sqrt(np.mean(r1.reshape(-1, 2) ** 2) * 2))
+        rms1 = float(np.sqrt(np.mean(np.sum(r1.reshape(-1, 2)[inlier] ** 2, axis=1))))
     except (ValueError, np.linalg.LinAlgError) as e:
         x, nfev, r1, rms1 = x0, 0, r0, float("nan")
         warn.append(f"bundle adjustment failed ({e}); keeping the initial estimate")
@@ -206,13 +239,13 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     T = np.tile(np.eye(4), (F, 1, 1))
     T[:, :3, :3], T[:, :3, 3] = Rb, tb
     res = r1.reshape(-1, 2)
-    cam_rms = {cams[c].name: float(np.sqrt(np.mean(np.sum(res[masks[c]] ** 2, axis=1)))) if masks[c].any()
-               else float("nan") for c in range(C)}
+    cam_rms = {cams[c].name: float(np.sqrt(np.mean(np.sum(res[masks[c] & inlier] ** 2, axis=1))))
+               if (masks[c] & inlier).any() else float("nan") for c in range(C)}
     dt = time.perf_counter() - t0
     log.info("bundle adjustment: %d cameras, %d frames, %d corners: RMS %.3f -> %.3f px in %.2f s",
              C, F, M, rms0, rms1, dt)
     return BundleResult(CameraRig(out_cams, dict(rig.meta)), T, rms0, rms1, cam_rms, res, cam_idx, converged, dt,
-                        nfev, warn)
+                        nfev, warn, inlier)
 
 
 __all__ = ["BundleResult", "bundle_adjust", "rotvecs_to_matrices", "Camera"]

@@ -67,21 +67,55 @@ def no_board_message(board: Board, images: list[np.ndarray], source: str = "") -
     return msg
 
 
-_REGIONS = {(0, 0): "top-left corner", (0, 1): "top edge", (0, 2): "top-right corner", (1, 0): "left edge",
-            (1, 1): "centre", (1, 2): "right edge", (2, 0): "bottom-left corner", (2, 1): "bottom edge",
-            (2, 2): "bottom-right corner"}
+#: the image split into a 6 x 6 grid; each named region is a set of (row, col) cells.
+_GRID = 6
+_BANDS = {"top": range(0, 2), "middle": range(2, 4), "bottom": range(4, 6)}
+_COLS = {"left": range(0, 2), "centre": range(2, 4), "right": range(4, 6)}
+
+
+def _region_name(row: str, col: str) -> str:
+    if row == "middle" and col == "centre":
+        return "centre"
+    if row == "middle":
+        return f"{col} edge"
+    if col == "centre":
+        return f"{row} edge"
+    return f"{row}-{col} corner"
+
+
+def empty_regions(views: list, image_size: tuple[int, int], min_fraction: float = 0.5) -> list[str]:
+    """Names of image regions (corners, edges, centre; a 3x3 layout over a 6x6 grid) where at least
+    ``min_fraction`` of the grid cells never saw a board corner, emptiest first."""
+    g = coverage_grid(views, image_size, (_GRID, _GRID)) > 0
+    out = []
+    for rn, rows in _BANDS.items():
+        for cn, cols in _COLS.items():
+            empty = 1.0 - g[np.ix_(list(rows), list(cols))].mean()
+            if empty >= min_fraction:
+                out.append((empty, _region_name(rn, cn)))
+    return [n for _, n in sorted(out, key=lambda e: -e[0])]
 
 
 def guidance(camera: str, intr: IntrinsicsResult | None, views: list, image_size: tuple[int, int]) -> list[str]:
-    """Human advice from the coverage map and board tilts: ``["cover the left edge of cam2", "tilt the board"]``."""
+    """Human advice from the coverage map and board tilts, naming the camera and image region.
+
+    Example: ``["cover the left edge, top-left corner of cam2 with the board", "tilt the board more in front
+    of cam2 ..."]``.
+    """
     out = []
-    g = coverage_grid(views, image_size, (3, 3))
-    empty = [_REGIONS[(r, c)] for r in range(3) for c in range(3) if g[r, c] == 0]
-    if empty:
+    empty = empty_regions(views, image_size)
+    if len(empty) > 4:
+        cov = 100 * (coverage_grid(views, image_size, (_GRID, _GRID)) > 0).mean()
+        out.append(f"move the board over the whole image of {camera}: only {cov:.0f}% of it saw corners; "
+                   f"cover first the {', '.join(empty[:3])} of {camera}")
+    elif empty:
         out.append(f"cover the {', '.join(empty)} of {camera} with the board")
     if intr is not None and intr.max_tilt_deg < 20:
         out.append(f"tilt the board more in front of {camera} (max tilt seen {intr.max_tilt_deg:.0f} deg; "
                    "aim for 30-45 deg)")
+    if intr is not None and intr.dist_model in ("k1", "k1k2") and intr.dist_reason:
+        out.append(f"{camera}: {intr.dist_reason} (lens distortion only partly modelled; bring the board "
+                   "closer to the image edges and corners)")
     if len(views) < 10:
         out.append(f"show the board to {camera} in more positions ({len(views)} good views; aim for 15+)")
     return out

@@ -121,7 +121,7 @@ def _spanning_tree(counts: np.ndarray, root: int) -> list[tuple[int, int]]:
 
 def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics: dict[str, IntrinsicsResult],
                          reference: str | None = None, world: str = "camera", world_frame: int | None = None,
-                         refine_intrinsics: bool = False, loss: str = "huber", min_shared: int = MIN_SHARED_VIEWS
+                         refine_intrinsics: bool = False, loss: str = "trim", min_shared: int = MIN_SHARED_VIEWS
                          ) -> ExtrinsicsResult:
     """Calibrate the poses of N cameras that saw the same board at the same frame indices.
 
@@ -133,7 +133,7 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
             ``world_frame``: origin at its first corner, x along its columns, Z up out of the printed side).
         world_frame: frame for ``world="board"`` (default: the frame seen by most cameras).
         refine_intrinsics: also refine focal lengths, principal points and distortion in bundle adjustment.
-        loss: robust loss for bundle adjustment (``"huber"``, ``"soft_l1"``, ``"linear"``).
+        loss: bundle-adjustment loss (``"trim"``: least squares with outlier corners dropped; or a scipy loss).
         min_shared: minimum shared frames for a camera pair to be used.
 
     Raises:
@@ -198,7 +198,9 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
             if d.frame in board0:
                 obs.append((ci, frames.index(d.frame), d))
     ba = bundle_adjust(initial, [board0[f] for f in frames], obs, fixed_camera=ri,
-                       refine_intrinsics=refine_intrinsics, loss=loss)
+                       refine_intrinsics=refine_intrinsics, loss=loss,
+                       dist_free=[intrinsics[n].dist_free for n in names],
+                       center_free=[not intrinsics[n].center_fixed for n in names])
     rig = ba.rig
     board_poses = dict(zip(frames, ba.board_poses))
     warn: list[str] = list(ba.warnings)

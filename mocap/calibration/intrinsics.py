@@ -18,6 +18,52 @@ from mocap.errors import CalibrationError
 log = logging.getLogger(__name__)
 
 INTRINSIC_MODELS = ("pinhole", "rational", "fisheye")
+#: distortion models of the pinhole camera, fewest coefficients first ("auto" picks one from the coverage).
+DIST_MODELS = ("k1", "k1k2", "k1k2p", "full")
+_DIST_FLAGS = {"k1": cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST,
+               "k1k2": cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST,
+               "k1k2p": cv2.CALIB_FIX_K3, "full": 0}
+_DIST_FREE = {"k1": [0], "k1k2": [0, 1], "k1k2p": [0, 1, 2, 3], "full": [0, 1, 2, 3, 4]}
+
+
+def dist_free_mask(dist_model: str, n: int) -> np.ndarray:
+    """Boolean mask ``(n,)`` of the distortion coefficients a model estimates (``"full"``: all ``n``)."""
+    m = np.zeros(n, bool)
+    if dist_model == "full":
+        m[:] = True
+    else:
+        m[[i for i in _DIST_FREE[dist_model] if i < n]] = True
+    return m
+
+
+def coverage_fraction(views: list[BoardDetection], image_size: tuple[int, int], cells: tuple[int, int] = (8, 6)
+                      ) -> float:
+    """Fraction of image cells (``cells`` = columns, rows) in which at least one corner was seen (0..1)."""
+    return float((coverage_grid(views, image_size, cells) > 0).mean()) if views else 0.0
+
+
+def choose_dist_model(views: list[BoardDetection], image_size: tuple[int, int]) -> tuple[str, str]:
+    """Pick the distortion model the views can support, and say why.
+
+    Few views or a board seen only near the image centre cannot constrain high-order radial terms (k3 then
+    takes absurd values that extrapolate wildly at the edges), so the model shrinks with the coverage:
+    ``k1`` (< 6 views or < 30 % of the image covered), ``k1k2`` (< 12 views or < 60 %), ``k1k2p`` (< 85 %),
+    else ``full`` (k1, k2, p1, p2, k3).
+
+    Returns:
+        ``(model, reason)``.
+    """
+    cov = coverage_fraction(views, image_size)
+    n = len(views)
+    if n < 6 or cov < 0.30:
+        m = "k1"
+    elif n < 12 or cov < 0.60:
+        m = "k1k2"
+    elif cov < 0.85:
+        m = "k1k2p"
+    else:
+        m = "full"
+    return m, f"{n} views covering {100 * cov:.0f}% of the image -> distortion model '{m}'"
 
 
 @dataclass
@@ -35,6 +81,8 @@ class IntrinsicsResult:
         rvecs, tvecs: ``(V, 3)`` board poses (board -> camera) of the used views.
         rejected: frames dropped as outliers, with their errors.
         warnings: human-readable diagnostics (degenerate geometry, few views).
+        dist_model: the pinhole distortion terms estimated (``k1`` ... ``full``), dist_reason why.
+        center_fixed: the principal point was held at the image centre (poor coverage).
     """
 
     K: np.ndarray
@@ -48,6 +96,14 @@ class IntrinsicsResult:
     tvecs: np.ndarray
     rejected: list[tuple[int, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dist_model: str = "full"
+    dist_reason: str = ""
+    center_fixed: bool = False
+
+    @property
+    def dist_free(self) -> np.ndarray:
+        """Mask of the distortion coefficients this model estimates (see :func:`dist_free_mask`)."""
+        return dist_free_mask(self.dist_model, len(self.dist))
 
     @property
     def max_tilt_deg(self) -> float:
@@ -64,7 +120,8 @@ def board_tilts(rvecs: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _solve(views: list[BoardDetection], size: tuple[int, int], model: str, K0: np.ndarray | None):
+def _solve(views: list[BoardDetection], size: tuple[int, int], model: str, K0: np.ndarray | None,
+           dist_model: str = "full", fix_center: bool = False):
     obj = [v.object_points.astype(np.float32).reshape(-1, 1, 3) for v in views]
     img = [v.image_points.astype(np.float32).reshape(-1, 1, 2) for v in views]
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
@@ -80,11 +137,20 @@ def _solve(views: list[BoardDetection], size: tuple[int, int], model: str, K0: n
         imgf = [i.reshape(1, -1, 2).astype(np.float64) for i in img]
         rms, K, D, rvecs, tvecs = cv2.fisheye.calibrate(objf, imgf, size, K, D, flags=flags, criteria=crit)
         return rms, K, D.ravel(), np.array(rvecs).reshape(-1, 3), np.array(tvecs).reshape(-1, 3)
-    flags = cv2.CALIB_RATIONAL_MODEL if model == "rational" else 0
-    if K0 is not None:
-        flags |= cv2.CALIB_USE_INTRINSIC_GUESS
-    rms, K, D, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, None if K0 is None else K0.copy(), None,
-                                                  flags=flags, criteria=crit)
+    if model == "rational":
+        flags = cv2.CALIB_RATIONAL_MODEL | (cv2.CALIB_USE_INTRINSIC_GUESS if K0 is not None else 0)
+        rms, K, D, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, None if K0 is None else K0.copy(), None,
+                                                      flags=flags, criteria=crit)
+    else:
+        if K0 is None:  # well-conditioned start: principal point at the centre, square pixels, k1 only
+            K0 = np.array([[1.0, 0, (size[0] - 1) / 2], [0, 1.0, (size[1] - 1) / 2], [0, 0, 1]])
+            _, K0, _, _, _ = cv2.calibrateCamera(
+                obj, img, size, K0, None, criteria=crit,
+                flags=cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO | _DIST_FLAGS["k1"])
+        flags = cv2.CALIB_USE_INTRINSIC_GUESS | _DIST_FLAGS[dist_model]
+        if fix_center:
+            flags |= cv2.CALIB_FIX_PRINCIPAL_POINT
+        rms, K, D, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, K0.copy(), None, flags=flags, criteria=crit)
     D = D.ravel()[: 8 if model == "rational" else 5]
     return rms, K, D, np.array(rvecs).reshape(-1, 3), np.array(tvecs).reshape(-1, 3)
 
@@ -104,7 +170,7 @@ def view_errors(views: list[BoardDetection], K: np.ndarray, dist: np.ndarray, mo
 
 def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int], model: str = "pinhole",
                          camera: str = "", reject_factor: float = 3.0, reject_min_px: float = 1.0,
-                         max_rounds: int = 3, min_views: int = 4) -> IntrinsicsResult:
+                         max_rounds: int = 3, min_views: int = 4, dist_model: str = "auto") -> IntrinsicsResult:
     """Calibrate one camera's intrinsics from board views.
 
     Views whose RMS error exceeds ``max(reject_factor * median, reject_min_px)`` are dropped and the
@@ -115,6 +181,9 @@ def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int
         image_size: ``(width, height)`` in pixels.
         model: ``"pinhole"``, ``"rational"`` or ``"fisheye"``.
         camera: camera name for messages.
+        dist_model: pinhole distortion terms: ``"auto"`` (from the views' coverage, see
+            :func:`choose_dist_model`; the choice is logged and kept in ``result.dist_model``), or one of
+            ``k1``, ``k1k2``, ``k1k2p``, ``full``. Ignored by the rational and fisheye models.
 
     Raises:
         CalibrationError: too few views, or the solver fails.
@@ -127,11 +196,20 @@ def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int
         raise CalibrationError(
             f"{name}: only {len(views)} usable board views (>= 6 corners each); intrinsics need at least {min_views}",
             hint="record more frames with the whole board visible, at different positions and tilts")
+    reason = ""
+    if model != "pinhole":
+        dist_model = "full"
+    elif dist_model == "auto":
+        dist_model, reason = choose_dist_model(views, image_size)
+        log.info("%s: %s", name, reason)
+    elif dist_model not in DIST_MODELS:
+        raise CalibrationError(f"unknown distortion model {dist_model!r}; expected 'auto' or one of {DIST_MODELS}")
+    fix_center = dist_model == "k1" and model == "pinhole"  # < 30 % coverage cannot locate the centre
     rejected: list[tuple[int, float]] = []
     K0 = None
     for _ in range(max_rounds + 1):
         try:
-            rms, K, D, rvecs, tvecs = _solve(views, image_size, model, K0)
+            rms, K, D, rvecs, tvecs = _solve(views, image_size, model, K0, dist_model, fix_center)
         except cv2.error as e:
             raise CalibrationError(f"{name}: OpenCV {model} calibration failed ({str(e).strip().splitlines()[-1]})",
                                    hint="use more views with tilted boards, or another model") from e
@@ -146,7 +224,8 @@ def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int
         K0 = K
     cam_model = "fisheye" if model == "fisheye" else "pinhole"
     res = IntrinsicsResult(K, np.asarray(D, float), cam_model, tuple(image_size), float(rms), views, errs,
-                           rvecs, tvecs, rejected)
+                           rvecs, tvecs, rejected, dist_model=dist_model, dist_reason=reason,
+                           center_fixed=fix_center)
     res.warnings += intrinsics_warnings(res, camera)
     for w in res.warnings:
         log.warning(w)

@@ -108,46 +108,49 @@ def calibrate_rig(sources: dict[str, str], board: Board | str, model: str = "pin
                                                                                           src))
         log.info("camera '%s': board in %d of %d frames", name, len(d), n)
         dets[name], sizes[name] = d, size
+    return solve_rig(dets, sizes, board, sources, model=model, max_views=max_views, reference=reference,
+                     world=world, refine_intrinsics=refine_intrinsics, t0=t0)
+
+
+def solve_rig(dets: dict[str, list[BoardDetection]], sizes: dict[str, tuple[int, int]], board: Board,
+              sources: dict[str, str], model: str = "pinhole", max_views: int = 40, reference: str | None = None,
+              world: str = "camera", refine_intrinsics: bool = True, t0: float | None = None) -> RigCalibration:
+    """Intrinsics per camera (views chosen for spread), then extrinsics + bundle adjustment, from detections.
+
+    Args:
+        dets: camera name -> detections (synchronised frame indices); sizes: camera name -> ``(w, h)``.
+    """
+    t0 = time.perf_counter() if t0 is None else t0
     intr = {}
-    for name in sources:
+    for name in dets:
         views = select_views(dets[name], max_views)
         intr[name] = calibrate_intrinsics(views, sizes[name], model=model, camera=name)
     ext = None
     rig = None
-    if len(sources) >= 2:
+    if len(dets) >= 2:
         ext = calibrate_extrinsics(dets, intr, reference=reference, world=world,
                                    refine_intrinsics=refine_intrinsics)
         rig = ext.rig
     else:
         from mocap.cameras.camera import Camera
 
-        name = next(iter(sources))
+        name = next(iter(dets))
         it = intr[name]
         rig = CameraRig([Camera(name, it.image_size, it.K, it.dist, model=it.model)])
     rig.meta["board"] = board.describe()
     rig.meta["rms_px"] = round(float(ext.bundle.final_rms if ext else intr[name].rms), 4)
+    rig.meta["distortion"] = "; ".join(f"{n}: {it.dist_reason or it.dist_model}" for n, it in intr.items())
     advice = []
-    for name in sources:
+    for name in dets:
         advice += guidance(name, intr[name], dets[name], sizes[name])
     return RigCalibration(rig, board, dets, intr, ext, sizes, dict(sources), time.perf_counter() - t0, advice)
 
 
 def write_rig(rig: CameraRig, path: str | Path) -> Path:
-    """Write the rig with :func:`mocap.cameras.formats.write_calibration` (fallback: a minimal TOML)."""
+    """Write the rig with :func:`mocap.cameras.formats.write_calibration` (format from the extension)."""
+    from mocap.cameras.formats import write_calibration
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from mocap.cameras.formats import write_calibration
-    except ImportError:  # the formats module is written in parallel; keep the result anyway
-        write_calibration = None
-    if write_calibration is not None:
-        write_calibration(rig, path)
-        return path
-    import tomli_w
-
-    data = {"meta": {k: str(v) for k, v in rig.meta.items()}}
-    for c in rig:
-        data[c.name] = {"size": list(c.size), "K": c.K.tolist(), "dist": c.dist.tolist(), "R": c.R.tolist(),
-                        "t": c.t.tolist(), "model": c.model}
-    path.write_text(tomli_w.dumps(data))
+    write_calibration(rig, path)
     return path

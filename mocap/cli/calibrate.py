@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mocap.errors import MocapError
-
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
     """Register `mocap calibrate` and its subcommands."""
@@ -32,15 +30,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
         r.add_argument("--world", choices=["camera", "board"], default="camera")
         r.add_argument("--no-refine-intrinsics", action="store_true")
         r.add_argument("--max-rms", type=float, default=1.0, help="wizard: quality target, pixels")
-        r.add_argument("--yes", action="store_true", help="wizard: non-interactive (accept and write)")
+        r.add_argument("--min-coverage", type=float, default=0.5,
+                       help="wizard: fraction of each image the board must have covered to stop early (0..1)")
+        r.add_argument("--min-views", type=int, default=12, help="wizard: board views per camera to stop early")
+        r.add_argument("--yes", action="store_true",
+                       help="wizard: non-interactive (no window, no questions; write the result)")
         r.set_defaults(func=run_calibrate, calib_mode=cmd)
-    try:
-        from mocap.cli.calibrate_convert import add_convert_parser
-    except ImportError:
-        pass
-    else:
-        add_convert_parser(subsub, parents)
-    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
+    from mocap.cli.calibrate_convert import add_convert_parser
+
+    add_convert_parser(subsub, parents)
+
+    def _help(_args: argparse.Namespace) -> int:
+        p.print_help()
+        print("hint: choose a subcommand, e.g. `mocap calibrate wizard --board B --videos DIR --out calib.toml`")
+        return 0
+
+    p.set_defaults(func=_help)
 
 
 def run_board(args: argparse.Namespace) -> int:
@@ -61,7 +66,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     sources = resolve_sources(args.videos)
     wizard = args.calib_mode == "wizard"
     if wizard:
-        print(f"step 1/3: detecting the board in {len(sources)} camera(s): {', '.join(sources)}")
+        print(f"step 1/3: reading {len(sources)} camera(s): {', '.join(sources)}")
     if args.calib_mode == "intrinsics":
         from mocap.calibration.pipeline import RigCalibration  # noqa: F401
 
@@ -82,21 +87,38 @@ def run_calibrate(args: argparse.Namespace) -> int:
             for c in rigs:
                 write_report(c, f"{args.report}/{c.rig[0].name}")
         return 0
-    cal = calibrate_rig(sources, args.board, model=args.model, step=args.step, max_views=args.max_views,
-                        reference=args.reference, world=args.world,
-                        refine_intrinsics=not args.no_refine_intrinsics, progress=True)
+    if wizard:
+        from mocap.calibration.wizard import QualityTargets, display_available, run_wizard
+
+        targets = QualityTargets(args.max_rms, args.min_coverage, args.min_views)
+        print(f"step 2/3: calibrating; stops early at RMS <= {args.max_rms} px with >= {args.min_views} views and "
+              f">= {100 * args.min_coverage:.0f}% coverage per camera")
+        wres = run_wizard(sources, args.board, targets, model=args.model, step=args.step, max_views=args.max_views,
+                          reference=args.reference, world=args.world,
+                          refine_intrinsics=not args.no_refine_intrinsics,
+                          show=not args.yes and display_available())
+        cal = wres.calibration
+    else:
+        cal = calibrate_rig(sources, args.board, model=args.model, step=args.step, max_views=args.max_views,
+                            reference=args.reference, world=args.world,
+                            refine_intrinsics=not args.no_refine_intrinsics, progress=True)
     for n, it in cal.intrinsics.items():
         ba = cal.extrinsics.bundle.camera_rms[n] if cal.extrinsics else float("nan")
         print(f"{n}: {len(cal.detections[n])} views, intrinsic RMS {it.rms:.3f} px, bundle RMS {ba:.3f} px, "
               f"f=({cal.rig[n].K[0, 0]:.1f}, {cal.rig[n].K[1, 1]:.1f})")
+    for n, it in cal.intrinsics.items():
+        if it.dist_reason:
+            print(f"{n}: {it.dist_reason}")
     print(f"final RMS reprojection error {cal.rms:.3f} px ({cal.seconds:.1f} s)")
     ok = cal.rms <= args.max_rms
     if wizard:
-        print("step 2/3: quality " + ("is enough" if ok else f"is NOT enough (target {args.max_rms} px)"))
+        print("quality: RMS " + ("is enough" if ok else f"is NOT enough (target {args.max_rms} px)")
+              + ("" if wres.quality_ok else "; coverage is under target"))
         for a in cal.advice:
             print(f"  advice: {a}")
         if not args.yes:
-            ans = input("write this calibration? [y/N] ").strip().lower()
+            print("write this calibration? [y/N] ", end="", flush=True)
+            ans = sys.stdin.readline().strip().lower()
             if ans not in ("y", "yes"):
                 print("not written")
                 return 1
@@ -114,6 +136,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:  # kept for the lead's registry
-    """Dispatch (subcommands set their own func)."""
-    print("usage: mocap calibrate {board,run,intrinsics,wizard,convert} ...", file=sys.stderr)
-    raise MocapError("choose a subcommand of `mocap calibrate`")
+    """Dispatch (subcommands set their own func); without one, point at the help."""
+    print("usage: mocap calibrate {board,run,intrinsics,wizard,convert} ... (see `mocap calibrate --help`)",
+          file=sys.stderr)
+    return 2

@@ -16,13 +16,16 @@ def test_wizard_real_charuco(shared_data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "calib.toml"
     rc = main(["calibrate", "wizard", "--board", "charuco_4x5_dict4x4_1000_inverted", "--videos",
                str(shared_data / "charuco_4cam/calibration/extrinsic"), "--out", str(out), "--step", "2",
-               "--report", str(tmp_path / "rep"), "--yes"])
+               "--report", str(tmp_path / "rep"), "--yes", "--min-coverage", "0.05"])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert out.is_file() and (tmp_path / "rep/report.png").is_file() and (tmp_path / "rep/report.html").is_file()
     rms = float(text.split("final RMS reprojection error ")[1].split()[0])
     assert rms < 1.0
-    assert "advice:" in text
+    assert "advice:" in text and "distortion model" in text and "quality: RMS is enough" in text
+    from mocap.cameras.formats import read_calibration
+
+    assert len(read_calibration(out)) == 4
 
 
 @pytest.mark.slow
@@ -41,3 +44,24 @@ def test_pose2sim_intrinsics(pose2sim_single):
         r = calibrate_intrinsics(dets, size, camera=f"cam0{i + 1}")
         assert abs(r.K[0, 0] / fu[i] - 1) < 0.03
         assert np.isfinite(r.rms) and r.rms < 1.0
+
+
+def test_no_subcommand_prints_help(capsys):
+    assert main(["calibrate"]) == 0
+    out = capsys.readouterr().out
+    assert "wizard" in out and "convert" in out and "hint:" in out
+
+
+@pytest.mark.slow
+def test_wizard_interactive_scripted_answer(shared_data, tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setenv("MOCAP_NO_PROGRESS", "1")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    out = tmp_path / "calib.toml"
+    rc = main(["calibrate", "wizard", "--board", "charuco_4x5_dict4x4_1000_inverted", "--videos",
+               str(shared_data / "charuco_4cam/calibration/extrinsic"), "--out", str(out), "--step", "2",
+               "--min-coverage", "0.05", "--min-views", "6"])
+    text = capsys.readouterr().out
+    assert rc == 1 and "not written" in text and not out.exists()

@@ -22,7 +22,7 @@ class FlakyCamera:
         return self.opened
 
     def read(self):
-        time.sleep(0.005)
+        time.sleep(0.02)  # a camera delivering at its nominal 50 fps
         s = self.state
         if not s["failed"] and s["served"] >= self.script["frames_before_failure"]:
             s["failed"] = True
@@ -36,14 +36,14 @@ class FlakyCamera:
 
 def test_reconnect_with_backoff_marks_missing_frames():
     state = {"opens": 0, "served": 0, "failed": False, "refused": 0}
-    src = OpenCVCameraSource("rtsp://example.invalid/stream", fps=200, opener=lambda d: FlakyCamera(state),
+    src = OpenCVCameraSource("rtsp://example.invalid/stream", fps=50, opener=lambda d: FlakyCamera(state),
                              backoff_initial_s=0.02, backoff_max_s=1.0, buffer=1000)
     assert src.name == "example.invalid"
     frames = []
     t0 = time.monotonic()
     for f in src:
         frames.append(f)
-        if len(frames) >= 25 or time.monotonic() - t0 > 5:
+        if len(frames) >= 25 or time.monotonic() - t0 > 10:
             break
     src.close()
     assert len(frames) == 25
@@ -52,7 +52,11 @@ def test_reconnect_with_backoff_marks_missing_frames():
     assert src.backoff_delays[:3] == [0.02, 0.04, 0.08]
     idx = [f.index for f in frames]
     assert idx == sorted(idx) and len(set(idx)) == len(idx)
-    assert src.n_missing > 0 and src.gaps and src.gaps[0][0] == frames[9].index + 1
+    # the outage is the longest gap and starts right after the last frame before the drop (a loaded machine may
+    # add short timing gaps elsewhere, so this does not insist on it being the only one)
+    assert src.n_missing > 0 and src.gaps
+    longest = max(src.gaps, key=lambda g: g[1] - g[0])
+    assert longest[0] == frames[9].index + 1 and longest[1] - longest[0] >= 3
     assert frames[0].image.shape == (4, 5, 3) and src.size == (5, 4)
     assert not any(t.name.startswith("camera-example") for t in threading.enumerate())
 
