@@ -1,6 +1,10 @@
-"""Fitting speed: sequence frames/s and online per-frame p95 latency, on the stand-in SMPL-X or Anny.
+"""Body fitting: accuracy on synthetic poses, sequence frames/s and online per-frame p95 latency.
 
-Run: .venv/bin/python benchmarks/bench_fit.py [--model smplx|anny] [--frames 30]
+Synthetic data: random poses uniformly inside the central ``--fraction`` of every joint-limit box, a random shape,
+keypoints from the model itself (SMPL-X stand-in: 22 body joints + smplx's 21 vertex landmarks; Anny: its COCO(+feet)
+regressor on the full LBS mesh, 23 points), plus Gaussian noise (``--noise`` metres per axis).
+
+Run: .venv/bin/python benchmarks/bench_fit.py --model smplx|anny [--frames 100] [--threads 1]
 """
 
 from __future__ import annotations
@@ -14,60 +18,83 @@ import numpy as np
 import torch
 
 from mocap.body.fit import FitConfig, OnlineFitter, fit_arrays
-from mocap.body.priors import joint_limits
+from mocap.body.synthetic import synthetic_keypoints as synthetic
+from mocap.geometry.rotations import rotvec_to_matrix
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="smplx", choices=("smplx", "anny"))
-    ap.add_argument("--frames", type=int, default=30)
-    a = ap.parse_args()
-    if a.model == "smplx":
+def load(name: str):
+    if name == "smplx":
         from mocap.body.smplx_model import SmplxModel
         from mocap.body.standin import make_standin_smplx
 
         d = Path(tempfile.mkdtemp())
         make_standin_smplx(d / "SMPLX_NEUTRAL.npz")
-        model = SmplxModel(d)
-        names = list(model.joint_names[:22])
-        ids = None
-    else:
-        from mocap.body.anny_model import AnnyModel
+        return SmplxModel(d)
+    from mocap.body.anny_model import AnnyModel
 
-        model = AnnyModel()
-        names, ids, _ = model.coco_regressor()
+    return AnnyModel()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smplx", choices=("smplx", "anny"))
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--fraction", type=float, default=0.6, help="central fraction of each joint-limit range")
+    ap.add_argument("--noise", type=float, default=0.01, help="keypoint noise, metres per axis")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads while fitting")
+    ap.add_argument("--w-smooth", type=float, default=0.0)
+    a = ap.parse_args()
+    model = load(a.model)
     rng = np.random.default_rng(0)
-    lim = joint_limits(model)
     T = a.frames
-    pose = torch.zeros(T, model.n_joints, 3)
-    pose[:, torch.as_tensor(lim.joints)] = lim.sample(1, rng, 0.4).expand(T, -1, -1)
-    root = torch.tensor([[0.0, 0.0, 1.0]]).repeat(T, 1)
-    with torch.no_grad():
-        if a.model == "smplx":
-            pose[:, 0] = torch.tensor([np.pi / 2, 0, 0])
-            pts = model.forward(model.default_shape()[None], pose, root, vertex_ids=None).joints[:, :22]
-        else:
-            from mocap.body.correspondence import build_correspondence
-
-            c = build_correspondence(model, names)
-            o = model.forward(model.default_shape()[None], pose, root, vertex_ids=c.vertex_ids)
-            pts = c.predict(o.joints, o.vertices)
-    pts = pts.numpy().astype(float) + rng.normal(scale=0.01, size=pts.shape)
-    data = np.concatenate([pts, np.ones(pts.shape[:2] + (1,))], -1)
+    data, names, true_joints, true_pose, true_shape, lj = synthetic(model, T, rng, a.fraction, a.noise)
+    cfg = FitConfig(threads=a.threads, w_smooth=a.w_smooth)
+    head = f"model={model.name} frames={T} torch_threads={a.threads} keypoints={len(names)}"
     t0 = time.perf_counter()
-    mot = fit_arrays(data, names, model, config=FitConfig())
+    mot = fit_arrays(data, names, model, config=cfg)
     dt = time.perf_counter() - t0
-    print(f"model={model.name} frames={T} torch_threads={torch.get_num_threads()} sequence: {T / dt:.2f} frames/s "
-          f"residual {1000 * np.nanmean(mot.quality['residual_m']):.1f} mm")
-    fitter = OnlineFitter(model, names)
+    t = dict(dtype=model.dtype)
+    with torch.no_grad():
+        out = model.forward(torch.as_tensor(mot.shape, **t)[None], torch.as_tensor(mot.params["pose_rotvec"], **t),
+                            torch.as_tensor(mot.root_translation, **t), vertex_ids=None)
+    jerr = np.linalg.norm(out.joints.numpy() - true_joints, axis=-1)
+    body = [i for i in range(model.n_joints) if i in model.canonical_names and i in set(lj) | {0}]
+    Rt = rotvec_to_matrix(true_pose[:, lj])
+    Rf = rotvec_to_matrix(mot.params["pose_rotvec"][:, lj])
+    ang = np.degrees(np.arccos(np.clip((np.einsum("tjab,tjab->tj", Rt, Rf) - 1) / 2, -1, 1)))
+    print(f"{head} sequence: {T / dt:.1f} frames/s ({dt:.2f} s incl. shape estimation)")
+    print(f"{head} accuracy: keypoint residual mean {1000 * np.nanmean(mot.quality['residual_m']):.1f} mm; "
+          f"joint error (limited joints + root) mean {1000 * jerr[:, body].mean():.1f} mm, p95 "
+          f"{1000 * np.percentile(jerr[:, body], 95):.1f} mm; local rotation error mean {ang.mean():.1f} deg, "
+          f"median {np.median(ang):.1f} deg; max limit excess {mot.quality['limit_excess_deg'].max():.2f} deg")
+    n_obs = 5 if model.name == "smplx" else model.n_shape
+    print(f"{head} shape: true {np.round(true_shape, 2)} fit {np.round(mot.shape, 2)}; mean abs error of the first "
+          f"{n_obs}: {np.abs(mot.shape - true_shape)[:n_obs].mean():.3f} "
+          f"(|true| {np.abs(true_shape[:n_obs]).mean():.2f})")
+    fitter = OnlineFitter(model, names, shape=mot.shape, config=cfg)
     lat = []
-    for t in range(T):
+    res = []
+    for f in range(T):
         s = time.perf_counter()
-        fitter.step(data[t])
+        m = fitter.step(data[f])
         lat.append(time.perf_counter() - s)
+        res.append(np.nanmean(m.quality["residual_m"]))
     lat = np.array(lat[1:]) * 1000
-    print(f"model={model.name} frames={T} torch_threads={torch.get_num_threads()} online: p50 "
-          f"{np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms")
+    print(f"{head} online (independent random poses, warm start from the previous frame): p50 "
+          f"{np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms; residual mean "
+          f"{1000 * np.mean(res):.1f} mm")
+    # a smooth sequence (the realistic online case): interpolate between two poses
+    seq, *_ = synthetic(model, T, np.random.default_rng(1), a.fraction, a.noise, smooth=True)
+    fitter.reset()
+    lat, res = [], []
+    for f in range(T):
+        t1 = time.perf_counter()
+        m = fitter.step(seq[f])
+        lat.append(time.perf_counter() - t1)
+        res.append(np.nanmean(m.quality["residual_m"]))
+    lat = np.array(lat[1:]) * 1000
+    print(f"{head} online (smooth motion): p50 {np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms; "
+          f"residual mean {1000 * np.mean(res):.1f} mm")
 
 
 if __name__ == "__main__":

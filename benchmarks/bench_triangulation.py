@@ -60,7 +60,7 @@ def _run_peer(python: Path, method: str, rig, uv: np.ndarray, conf: np.ndarray, 
         if r.returncode != 0:
             return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
         with np.load(outp) as z:
-            return {"X": z["X"], "seconds": float(z["seconds"])}
+            return {"X": z["X"], "seconds": float(z["seconds"]), **({"kept": z["kept"]} if "kept" in z else {})}
 
 
 def _flat(kp) -> tuple[np.ndarray, np.ndarray]:

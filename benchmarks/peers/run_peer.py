@@ -5,7 +5,8 @@ METHOD: aniposelib_dlt | aniposelib_ransac | pose2sim
 
 IN.npz: uv (C, N, 2) raw pixels (NaN = missing), conf (C, N), K (C, 3, 3), dist (C, 5), rvec (C, 3), tvec (C, 3),
 size (C, 2), [reproj_threshold_px, likelihood_threshold].
-OUT.npz: X (N, 3) metres (NaN = dropped), seconds (wall time of the triangulation call(s), undistortion included).
+OUT.npz: X (N, 3) metres (NaN = dropped), seconds (wall time of the triangulation call(s), undistortion included),
+and for pose2sim kept (C, N): the views it kept for each point.
 
 This file only calls the peers' public functions; it reimplements none of their math.
 """
@@ -56,10 +57,15 @@ def run_pose2sim(d: dict) -> np.ndarray:
     low = ~(lik >= lik_thr)
     x[low], y[low], lik[low] = np.nan, np.nan, np.nan
     out = np.full((N, 3), np.nan)
+    kept = np.zeros((C, N), bool)
     for n in range(N):
         kpt = np.array((x[:, n], y[:, n], lik[:, n]))
-        Q, _err, _nexcl, _ids = triangulation_from_best_cameras(config, kpt, kpt, P, None)
+        Q, _err, _nexcl, ids = triangulation_from_best_cameras(config, kpt, kpt, P, None)
         out[n] = Q
+        if np.isfinite(Q).all():
+            kept[:, n] = np.isfinite(x[:, n])
+            kept[list(np.ravel(ids)), n] = False
+    run_pose2sim.kept = kept  # views Pose2Sim kept per point (reported beside X)
     return out
 
 
@@ -77,7 +83,8 @@ def main() -> int:
         print(f"unknown method {method}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - t0
-    np.savez(outp, X=np.asarray(X, float), seconds=seconds)
+    extra = {"kept": run_pose2sim.kept} if method == "pose2sim" else {}
+    np.savez(outp, X=np.asarray(X, float), seconds=seconds, **extra)
     return 0
 
 
