@@ -43,8 +43,10 @@ def test_every_executable_is_installed_and_exists():
     literal = {_kw(c, "executable").value for c in _calls(tree, "Node")
                if isinstance(_kw(c, "package"), ast.Constant) and _kw(c, "package").value == "mocap"
                and isinstance(_kw(c, "executable"), ast.Constant)}
-    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01,cam02")
+    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01,cam02", teleop=True, record=True)
     dynamic = {s.executable for s in specs}
+    assert {s.executable for s in spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01")} == \
+        {"camera_node", "fusion_node"}  # teleop and recorder only on request
     assert dynamic == set(spec.EXECUTABLES)
     assert literal | dynamic <= installed, f"not installed: {(literal | dynamic) - installed}"
     # the launch file starts the spec's nodes from package 'mocap'
@@ -68,6 +70,30 @@ def test_parameter_files_exist_and_match_declared_parameters():
     for k, v in {**cam, **fus}.items():  # same types as the declared defaults (ROS rejects a type change)
         default = {**params.CAMERA_PARAMS, **params.FUSION_PARAMS}[k]
         assert type(v) is type(default), f"{k}: {v!r} vs declared {default!r}"
+
+
+def test_teleop_and_recorder_configs_match_declared_parameters():
+    for fname, node, declared in (("teleop.yaml", "teleop", params.TELEOP_PARAMS),
+                                  ("recorder.yaml", "recorder", params.RECORDER_PARAMS)):
+        path = PKG_SRC / "config" / fname
+        doc = yaml.safe_load(path.read_text())
+        assert set(doc) == {f"/**/{node}"}
+        got = spec.config_params(path, node)
+        assert set(got) == set(declared), set(got) ^ set(declared)
+        for k, v in got.items():
+            assert type(v) is type(declared[k]), f"{fname} {k}: {v!r} vs declared {declared[k]!r}"
+    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01", teleop=True, record=True,
+                            record_dir="/tmp/demos")
+    teleop, recorder = specs[-2:]
+    assert teleop.params_file == str(PKG_SRC / "config" / "teleop.yaml") and teleop.namespace == "/mocap"
+    assert recorder.params_file == str(PKG_SRC / "config" / "recorder.yaml")
+    assert "output_dir:=/tmp/demos" in recorder.ros_args()
+    custom = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01", teleop=True, teleop_config="/my.yaml")
+    assert custom[-1].params_file == "/my.yaml"
+    tree = ast.parse(LAUNCH.read_text())
+    assert {"teleop", "teleop_config", "record", "record_dir"} <= {c.args[0].value for c in
+                                                                   _calls(tree, "LaunchConfiguration")}
+    assert spec.is_true("True") and spec.is_true("1") and not spec.is_true("false") and not spec.is_true("")
 
 
 def test_launch_arguments_match_readme():

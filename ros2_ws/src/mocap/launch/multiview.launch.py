@@ -1,11 +1,13 @@
-"""Multi-camera markerless motion capture: one camera node per camera + the fusion node (+ RViz, + recording).
+"""Multi-camera markerless motion capture: camera nodes + the fusion node (+ RViz, teleop, recorder).
 
     ros2 launch mocap multiview.launch.py calibration:=calib.toml keypoints_file:=kp2d.npz cameras:=cam01,cam02
     ros2 launch mocap multiview.launch.py config:=my.yaml rviz:=true record:=true
 
+    ros2 launch mocap multiview.launch.py ... teleop:=true record:=true record_dir:=demos
+
 Arguments (see mocap_ros.launch_spec.LAUNCH_ARGUMENTS): config, cameras, calibration, keypoints_file, rviz,
-record, record_dir. The nodes and their parameters come from mocap_ros.launch_spec.node_specs, the same function
-the tests use to start the pipeline without launch_ros.
+teleop, teleop_config, record, record_dir. The nodes and their parameters come from
+mocap_ros.launch_spec.node_specs, the same function the tests use to start the pipeline without launch_ros.
 """
 
 import os
@@ -13,11 +15,11 @@ import time
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from mocap_ros.launch_spec import LAUNCH_ARGUMENTS, RECORD_TOPICS, node_specs
+from mocap_ros.launch_spec import LAUNCH_ARGUMENTS, is_true, node_specs
 
 
 def _nodes(context, *args, **kwargs):
@@ -29,6 +31,11 @@ def _nodes(context, *args, **kwargs):
         calibration=LaunchConfiguration("calibration").perform(context),
         keypoints_file=LaunchConfiguration("keypoints_file").perform(context),
         start_wall=time.time() + 3.0,  # replaying cameras start together, stamped with wall-clock time
+        teleop=is_true(LaunchConfiguration("teleop").perform(context)),
+        teleop_config=LaunchConfiguration("teleop_config").perform(context),
+        record=is_true(LaunchConfiguration("record").perform(context)),
+        record_dir=LaunchConfiguration("record_dir").perform(context),
+        config_dir=os.path.join(share, "config"),  # teleop.yaml, recorder.yaml
     )
     return [
         Node(package="mocap", executable=s.executable, name=s.name, namespace=s.namespace,
@@ -44,7 +51,4 @@ def generate_launch_description():
     rviz = Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
                 arguments=["-d", os.path.join(share, "rviz", "mocap.rviz")],
                 condition=IfCondition(LaunchConfiguration("rviz")))
-    record = ExecuteProcess(
-        cmd=["ros2", "bag", "record", "-s", "mcap", "-o", LaunchConfiguration("record_dir"), *RECORD_TOPICS],
-        output="screen", condition=IfCondition(LaunchConfiguration("record")))
-    return LaunchDescription([*args, OpaqueFunction(function=_nodes), rviz, record])
+    return LaunchDescription([*args, OpaqueFunction(function=_nodes), rviz])

@@ -1,8 +1,10 @@
 """What ``multiview.launch.py`` starts, as plain data (no ``launch`` import), so tests and scripts can start the
 very same processes without ``launch_ros``.
 
-Node layout: one ``camera`` node per camera in namespace ``/mocap/<camera>``, one ``fusion`` node in ``/mocap``.
-Every node gets the config YAML (keys ``/**/camera`` and ``/**/fusion``) plus per-node overrides.
+Node layout: one ``camera`` node per camera in namespace ``/mocap/<camera>``, one ``fusion`` node in ``/mocap``,
+optionally a ``teleop`` node and a ``recorder`` node in ``/mocap``. Camera and fusion nodes get the config YAML
+(keys ``/**/camera`` and ``/**/fusion``), the teleop node ``teleop.yaml`` and the recorder ``recorder.yaml`` (next to
+the default config), each plus per-node overrides.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import yaml
 
 PACKAGE = "mocap"
-EXECUTABLES = ("camera_node", "fusion_node")
+EXECUTABLES = ("camera_node", "fusion_node", "teleop_node", "recorder_node")
 #: Launch arguments of multiview.launch.py: name -> (default, description). The README documents the same.
 LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "config": ("", "parameter YAML (default: share/mocap/config/multiview.yaml)"),
@@ -21,10 +23,11 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "calibration": ("", "calibration file for all nodes (overrides the config)"),
     "keypoints_file": ("", "2D keypoints .npz played by the camera nodes in replay mode (overrides the config)"),
     "rviz": ("false", "start RViz 2 with share/mocap/rviz/mocap.rviz"),
-    "record": ("false", "record the mocap topics with 'ros2 bag record' (MCAP) into record_dir"),
-    "record_dir": ("mocap_bag", "output folder of the recording"),
+    "teleop": ("false", "start the teleop node (arm -> robot JointTrajectory)"),
+    "teleop_config": ("", "teleop parameter YAML (default: share/mocap/config/teleop.yaml)"),
+    "record": ("false", "start the recorder node: rosbag2 MCAP + LeRobot v3.0 dataset into record_dir"),
+    "record_dir": ("mocap_recording", "output folder of the recording (one timestamped subfolder per run)"),
 }
-RECORD_TOPICS = ("/mocap/skeletons", "/mocap/markers", "/mocap/joint_states", "/tf")
 
 
 @dataclass
@@ -64,7 +67,9 @@ def config_params(config: str | Path, node: str) -> dict:
 
 
 def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: str = "",
-               keypoints_file: str = "", extra: dict | None = None, start_wall: float = 0.0) -> list[NodeSpec]:
+               keypoints_file: str = "", extra: dict | None = None, start_wall: float = 0.0,
+               teleop: bool = False, teleop_config: str = "", record: bool = False, record_dir: str = "",
+               config_dir: str | Path = "") -> list[NodeSpec]:
     """The nodes the launch file starts for these launch arguments.
 
     Args:
@@ -75,6 +80,9 @@ def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: s
             applied, so it is safe to pass fusion-only keys).
         start_wall: wall-clock time (epoch s) at which replaying cameras publish frame 0, and the stamp base
             (``replay_time_base``), so separately started camera processes stay in step (0 = each on its own).
+        teleop, teleop_config: add the teleop node with this YAML (empty: ``config_dir/teleop.yaml``).
+        record, record_dir: add the recorder node (``config_dir/recorder.yaml``), output into ``record_dir``.
+        config_dir: folder of ``teleop.yaml`` and ``recorder.yaml`` (empty: the folder of ``config``).
     """
     config = str(config)
     fusion = config_params(config, "fusion")
@@ -101,4 +109,15 @@ def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: s
             cam_over[k] = v
     specs = [NodeSpec("camera_node", "camera", f"/mocap/{c}", config, {**cam_over, "camera": c}) for c in cams]
     specs.append(NodeSpec("fusion_node", "fusion", "/mocap", config, fusion_over))
+    cdir = Path(config_dir) if config_dir else Path(config).parent
+    if teleop:
+        specs.append(NodeSpec("teleop_node", "teleop", "/mocap", str(teleop_config or cdir / "teleop.yaml"), {}))
+    if record:
+        specs.append(NodeSpec("recorder_node", "recorder", "/mocap", str(cdir / "recorder.yaml"),
+                              {"output_dir": record_dir} if record_dir else {}))
     return specs
+
+
+def is_true(value: str) -> bool:
+    """A launch argument's truth value (``true``/``1``/``yes``/``on``, any case)."""
+    return str(value).strip().lower() in ("true", "1", "yes", "on")

@@ -51,3 +51,52 @@ FUSION_PARAMS = {
     "imu_timeout_s": 1.0,
     "warn_period_s": 2.0,
 }
+
+#: teleop node parameters (teleop_core.TeleopConfig fields + topics); ``config/teleop.yaml`` documents them.
+#: ``home`` (double array, radians) may also be set; unset = the robot's default home pose.
+TELEOP_PARAMS = {
+    "skeletons_topic": "/mocap/skeletons",
+    "trajectory_topic": "/teleop/joint_trajectory",
+    "estop_topic": "/teleop/estop",
+    "target_topic": "/teleop/target",
+    "active_topic": "/teleop/active",
+    "base_frame": "base_link",
+    "robot": "ur5",
+    "urdf": "",
+    "ee_frame": "",
+    "person_id": -1,
+    "arm": "right",
+    "shoulder_joint": "",
+    "elbow_joint": "",
+    "wrist_joint": "",
+    "body_frame": True,
+    "reach": 0.35,
+    "scale": [1.0, 1.0, 1.0],
+    "offset": [0.4, -0.1, 0.5],
+    "workspace_min": [0.1, -0.6, 0.1],
+    "workspace_max": [0.7, 0.6, 0.9],
+    "max_velocity": 1.0,
+    "max_dt": 0.1,
+    "smoothing": 0.5,
+    "min_confidence": 0.3,
+    "ik_iterations": 100,
+    "ik_tolerance": 0.0001,
+    "lost_timeout_s": 0.25,
+}
+
+#: recorder node parameters; ``config/recorder.yaml`` documents them.
+RECORDER_PARAMS = {
+    "output_dir": "mocap_recording",
+    "bag": True,
+    "lerobot": True,
+    "skeletons_topic": "/mocap/skeletons",
+    "trajectory_topic": "/teleop/joint_trajectory",
+    "image_topics": [""],
+    "extra_topics": ["/mocap/joint_states", "/tf"],
+    "episode_topic": "/recorder/episode",
+    "task": "teleoperation demonstration",
+    "auto_start": True,
+    "fps": 30.0,
+    "robot_type": "ur5",
+    "person_id": -1,
+}
