@@ -68,14 +68,25 @@ class Correspondence:
 
     @property
     def uses_hands(self) -> bool:
+        """Whether the keypoints constrain the fingers (six or more finger points besides the tips)."""
         from mocap.body.priors import is_finger
 
-        return any(is_finger(n) for n in self.names)
+        return sum(is_finger(n) and not n.endswith("_tip") for n in self.names) >= 6
 
 
-def _resolve(name: str, canon: dict[str, int], vertex_src: dict, prefer_vertex: bool, depth: int = 0):
-    """``(joint coefs, vertex coefs, approximate, landmark)`` for a canonical point name, or None."""
+def _resolve(name: str, canon: dict[str, int], vertex_src: dict, prefer_vertex: bool, depth: int = 0,
+             keypoint_style: bool = False):
+    """``(joint coefs, vertex coefs, approximate, landmark)`` for a canonical point name, or None.
+
+    ``keypoint_style``: the data are detector keypoints, whose exactly derived points (OpenPose's ``neck`` = mid
+    shoulders) are derived rather than matched to a same-named model joint (SMPL-X's neck is elsewhere)."""
     from mocap.skeletons.mapping import ALIASES, DERIVED
+
+    d = DERIVED.get(name)
+    if keypoint_style and depth == 0 and d is not None and not d.approximate:
+        parts = [_resolve(src, canon, vertex_src, prefer_vertex, 1) for src in d.sources]
+        if all(p is not None for p in parts):
+            return _mean(parts, approximate=any(p[0] and not p[1] for p in parts) or any(p[2] for p in parts))
 
     if name in vertex_src and (prefer_vertex or name not in canon):
         ids, ws = vertex_src[name]
@@ -91,19 +102,22 @@ def _resolve(name: str, canon: dict[str, int], vertex_src: dict, prefer_vertex: 
         hit = _resolve(alias, canon, vertex_src, prefer_vertex, depth + 1)
         if hit is not None:
             return hit[0], hit[1], True, hit[3]
-    d = DERIVED.get(name)
     if d is not None:
         parts = [_resolve(src, canon, vertex_src, prefer_vertex, depth + 1) for src in d.sources]
         if all(p is not None for p in parts):
-            jc: dict[int, float] = {}
-            vc = {}
-            for p in parts:
-                for j, x in p[0].items():
-                    jc[j] = jc.get(j, 0.0) + x / len(parts)
-                for v, x in p[1].items():
-                    vc[v] = vc.get(v, 0.0) + x / len(parts)
-            return jc, vc, True, False
+            return _mean(parts, approximate=True)
     return None
+
+
+def _mean(parts: list, approximate: bool):
+    jc: dict[int, float] = {}
+    vc: dict[int, float] = {}
+    for p in parts:
+        for j, x in p[0].items():
+            jc[j] = jc.get(j, 0.0) + x / len(parts)
+        for v, x in p[1].items():
+            vc[v] = vc.get(v, 0.0) + x / len(parts)
+    return jc, vc, approximate, False
 
 
 def build_correspondence(model: BodyModel, joint_names: list[str] | tuple[str, ...],
@@ -155,7 +169,7 @@ def build_correspondence(model: BodyModel, joint_names: list[str] | tuple[str, .
         name = raw.lower()
         centre = kinds is not None and kinds[k] == JOINT_CENTRE
         # Anny's regressor is trained for detector (COCO) semantics: use it for keypoint-style data
-        hit = _resolve(name, canon, vertex_src, prefer_vertex=is_anny and not centre)
+        hit = _resolve(name, canon, vertex_src, prefer_vertex=is_anny and not centre, keypoint_style=not centre)
         if hit is None:
             unmatched.append(raw)
             continue

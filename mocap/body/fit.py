@@ -17,6 +17,7 @@ Frames with fewer than ``min_points`` keypoints take the nearest fitted frame's 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -43,23 +44,39 @@ class FitConfig:
     sigma: float = 0.05  # Geman-McClure scale, metres
     w_limits: float = 400.0  # per rad^2 beyond a joint limit
     w_prior: float = 2.0  # per rad^2 away from the analytic initial pose
-    w_smooth: float = 0.0  # offline: per rad^2 of local-rotation acceleration (0 = off)
-    w_smooth_pos: float = 0.0  # offline: per cm^2 of root acceleration
+    w_smooth: float = 5.0  # offline: per rad^2 of local-rotation acceleration (0 = off; independent poses)
+    w_smooth_pos: float = 0.5  # offline: per cm^2 of root acceleration
     w_smooth_online: float = 5.0  # online: per rad^2 of change from the previous frame
     iters: int = 12  # LM iterations, sequence
     estimate_shape: bool = True
     shape_frames: int = 16
-    shape_rounds: int = 4
+    shape_rounds: int = 8
     shape_pose_iters: int = 6
     online_iters: int = 3
+    reinit_m: float = 0.06  # online: re-initialise a frame whose mean keypoint residual exceeds this (metres)
     chunk: int = 256
     min_points: int = 4
     hands: bool | None = None  # fit fingers (None: when the keypoints include hand points)
+    threads: int | None = 1  # torch threads while fitting (tiny batched ops: 1 is fastest, and robust to load)
 
     def weights(self, online: bool = False) -> Weights:
         return Weights(limits=self.w_limits, prior=self.w_prior,
                        smooth=self.w_smooth_online if online else self.w_smooth,
                        smooth_pos=0.0 if online else self.w_smooth_pos, gm_sigma=self.sigma)
+
+
+@contextmanager
+def _threads(n: int | None):
+    """Run with ``n`` torch threads (restored afterwards); None leaves torch's setting alone."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def check_keypoints(data: np.ndarray, names: list[str], where: str = "keypoints") -> None:
@@ -117,9 +134,11 @@ def _estimate_shape(prob: Problem, obs: torch.Tensor, w: torch.Tensor, frames: n
     o, ww = obs[frames], w[frames]
     L, p0 = prob.init_pose(o, ww)
     wts = cfg.weights()
+    L, p0 = prob.lm(L, p0, o, ww, cfg.shape_pose_iters, wts)
     for _ in range(cfg.shape_rounds):
-        L, p0 = prob.lm(L, p0, o, ww, cfg.shape_pose_iters, wts)
-        prob.set_shape(prob.shape_step(L, p0, o, ww, SHAPE_PRIOR_STD.get(name, 1.0), wts, SHAPE_EPS.get(name, 0.05)))
+        L, p0, shape, _ = prob.shape_pose_step(L, p0, o, ww, SHAPE_PRIOR_STD.get(name, 1.0), wts,
+                                              SHAPE_EPS.get(name, 0.05))
+        prob.set_shape(shape)
 
 
 def fit_sequence(kp, model: BodyModel, person: int = 0, config: FitConfig | None = None,
@@ -160,6 +179,11 @@ def fit_arrays(data: np.ndarray, joint_names: list[str], model: BodyModel, fps: 
     cfg = config or FitConfig()
     data = np.asarray(data, float)
     check_keypoints(data, list(joint_names))
+    with _threads(cfg.threads):
+        return _fit_arrays(data, list(joint_names), model, fps, timestamps, cfg, progress, meta, joint_set, shape)
+
+
+def _fit_arrays(data, joint_names, model, fps, timestamps, cfg, progress, meta, joint_set, shape) -> BodyMotion:
     prob = _problem(model, list(joint_names), cfg, joint_set)
     obs, w, conf = _observations(prob, data)
     valid = (conf > 0).sum(1) >= cfg.min_points
@@ -297,6 +321,10 @@ class OnlineFitter:
         kp = np.asarray(kp, float)
         if kp.shape != (len(self.joint_names), 4):
             raise KeypointsError(f"online keypoints have shape {kp.shape}; expected ({len(self.joint_names)}, 4)")
+        with _threads(self.cfg.threads):
+            return self._step(kp)
+
+    def _step(self, kp: np.ndarray) -> BodyMotion:
         prob, cfg = self.prob, self.cfg
         obs, w, conf = _observations(prob, kp[None])
         valid = bool((conf > 0).sum() >= cfg.min_points)
@@ -312,11 +340,24 @@ class OnlineFitter:
                 prev = (prob.local_rotvec(L), p0)
                 L, p0 = prob.lm(L, p0, obs, w, cfg.online_iters, cfg.weights(online=True), phi0=prev[0],
                                 smooth="online", prev=prev, lam=1e-4)
+                err = _mean_residual(prob, L, p0, obs, w)
+                if err > cfg.reinit_m:  # lost track (fast motion, a new person): start again from the keypoints
+                    L2, p2 = prob.init_pose(obs, w)
+                    L2, p2 = prob.lm(L2, p2, obs, w, 6, cfg.weights())
+                    if _mean_residual(prob, L2, p2, obs, w) < err:
+                        L, p0 = L2, p2
         L = prob.clamp(L)
         self._prev = (L, p0)
         self._frame += 1
         return _to_motion(prob, L, p0, obs, conf, np.array([valid]), self.fps,
                           np.array([(self._frame - 1) / self.fps]), {"online": True}, rest_offsets=self._offsets)
+
+
+def _mean_residual(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, w: torch.Tensor) -> float:
+    """Weighted mean keypoint distance (metres) over all frames."""
+    with torch.no_grad():
+        d = torch.linalg.norm(prob.predict(*prob.fk(L, p0)) - obs, dim=-1)
+    return float((w * d).sum() / w.sum().clamp_min(1e-12))
 
 
 _CFG_FIELDS = {f.name for f in fields(FitConfig)}

@@ -19,9 +19,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--out", type=Path, required=True, help="output body motion .npz")
     p.add_argument("--person", type=int, default=0, help="person index in the keypoints (default 0)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply positions by this (0.001 for millimetres)")
-    p.add_argument("--iters", type=int, default=None, help="optimiser iterations per stage")
+    p.add_argument("--iters", type=int, default=None, help="Levenberg-Marquardt iterations (default 12)")
+    p.add_argument("--smooth", type=float, default=None, help="temporal smoothness weight (default 5; 0 = off)")
+    p.add_argument("--no-shape", action="store_true", help="keep the mean shape (no shape estimation)")
     p.add_argument("--mesh", type=Path, default=None, help="folder for one mesh per frame (.ply)")
-    p.add_argument("--render", type=Path, default=None, help="check image (.png) of the middle frame")
+    p.add_argument("--render", type=Path, default=None,
+                   help="check image (.png): mesh over the keypoints, front and side, of a typical frame")
+    p.add_argument("--render-frame", type=int, default=None,
+                   help="frame to render (default: the one with the median residual)")
     p.set_defaults(func=run)
 
 
@@ -52,27 +57,50 @@ def run(args: argparse.Namespace) -> int:
     kp = _load(args.keypoints)
     if args.scale != 1.0:
         kp.data[..., :3] *= args.scale
-    model = load_model(args.model, path=args.model_path, gender=args.gender, allow_pickle=args.allow_pickle) \
-        if args.model == "smplx" else load_model("anny")
+    if args.model == "smplx":
+        model = load_model("smplx", path=args.model_path, gender=args.gender, allow_pickle=args.allow_pickle)
+    else:
+        model = load_model("anny")
     cfg = FitConfig()
     if args.iters:
-        cfg.shape_iters = cfg.pose_iters = args.iters
+        cfg.iters = args.iters
+    if args.smooth is not None:
+        cfg.w_smooth, cfg.w_smooth_pos = args.smooth, args.smooth / 10
+    if args.no_shape:
+        cfg.estimate_shape = False
     motion = fit_sequence(kp, model, person=args.person, config=cfg, progress=True)
     out = motion.save(args.out)
     res = motion.quality["residual_m"]
-    print(f"fitted {motion.n_frames} frames with {model.name}: mean keypoint residual "
-          f"{1000 * np.nanmean(res):.1f} mm -> {out}")
-    if args.mesh or args.render:
-        verts = motion_vertices(model, motion)
-        if args.mesh:
-            for t in range(len(verts)):
-                write_mesh(args.mesh / f"frame_{t:05d}.ply", verts[t], model.faces)
-            print(f"meshes -> {args.mesh}")
-        if args.render:
-            from mocap.body.render import render_check
+    print(f"fitted {motion.n_frames} frames with {model.name}: keypoint residual mean {1000 * np.nanmean(res):.1f} mm, "
+          f"median {1000 * np.nanmedian(res):.1f} mm; largest joint-limit excess "
+          f"{motion.quality['limit_excess_deg'].max():.2f} deg -> {out}")
+    if args.mesh:
+        for t0 in range(0, motion.n_frames, 32):
+            frames = np.arange(t0, min(t0 + 32, motion.n_frames))
+            for t, v in zip(frames, motion_vertices(model, motion, frames)):
+                write_mesh(args.mesh / f"frame_{t:05d}.ply", v, model.faces)
+        print(f"{motion.n_frames} meshes -> {args.mesh}")
+    if args.render:
+        from mocap.body.render import render_check
 
-            t = motion.n_frames // 2
-            render_check(args.render, verts[t], model.faces, kp.data[t, args.person, :, :3],
-                         title=f"{model.name} frame {t}")
-            print(f"check image -> {args.render}")
+        per_frame = np.nanmean(np.where(np.isfinite(res), res, np.nan), axis=1)
+        if args.render_frame is not None:
+            if not 0 <= args.render_frame < motion.n_frames:
+                raise DataError(f"--render-frame {args.render_frame} is outside 0..{motion.n_frames - 1}")
+            t = args.render_frame
+        else:
+            ok = np.flatnonzero(np.isfinite(per_frame))
+            t = int(ok[np.argsort(per_frame[ok])[len(ok) // 2]]) if len(ok) else motion.n_frames // 2
+        pts = kp.data[t, args.person, :, :3]
+        names = motion.meta.get("keypoint_names", [])
+        from mocap.keypoints._common import joint_names as _names
+
+        all_names = _names(kp.joint_set, kp.data.shape[2], getattr(kp, "meta", None))
+        lateral = None
+        if "left_hip" in all_names and "right_hip" in all_names:
+            lateral = pts[all_names.index("left_hip")] - pts[all_names.index("right_hip")]
+        verts = motion_vertices(model, motion, np.array([t]))[0]
+        render_check(args.render, verts, model.faces, pts, lateral=lateral,
+                     title=f"{model.name} frame {t} ({1000 * per_frame[t]:.0f} mm, {len(names)} keypoints)")
+        print(f"check image (frame {t}) -> {args.render}")
     return 0

@@ -1,0 +1,103 @@
+"""Fitting on the stand-in SMPL-X: accuracy with shape estimation, online fitter, bad input, motion file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mocap.body.fit import FitConfig, OnlineFitter, fit_arrays, fit_keypoints3d
+from mocap.body.motion import BodyMotion
+from mocap.body.synthetic import synthetic_keypoints
+from mocap.errors import DataError, KeypointsError
+
+
+def _model_joints(model, mot):
+    t = dict(dtype=model.dtype)
+    with torch.no_grad():
+        return model.forward(torch.as_tensor(mot.shape, **t)[None], torch.as_tensor(mot.params["pose_rotvec"], **t),
+                             torch.as_tensor(mot.root_translation, **t), vertex_ids=None).joints.numpy()
+
+
+@pytest.fixture(scope="module")
+def sequence(smplx_model):
+    return synthetic_keypoints(smplx_model, 24, np.random.default_rng(5), noise=0.01)
+
+
+@pytest.fixture(scope="module")
+def fitted(smplx_model, sequence):
+    data, names, *_ = sequence
+    return fit_arrays(data, names, smplx_model, fps=30.0)
+
+
+def test_recovers_joints_pose_and_shape(smplx_model, sequence, fitted):
+    _, _, true_joints, _, true_shape, _ = sequence
+    err = np.linalg.norm(_model_joints(smplx_model, fitted)[:, :22] - true_joints[:, :22], axis=-1)
+    assert err.mean() < 0.015
+    # the first betas change bone lengths by ~1 cm per unit: recovered; the others barely move the joints
+    assert np.abs(fitted.shape[:5] - true_shape[:5]).mean() < 0.3
+    assert np.abs(fitted.shape[:5] - true_shape[:5]).mean() < 0.5 * np.abs(true_shape[:5]).mean()
+    assert fitted.quality["limit_excess_deg"].max() < 1e-3
+    # the skeleton alone (rest offsets + local rotations) reproduces the model's joints
+    assert np.allclose(fitted.world_joints(), _model_joints(smplx_model, fitted), atol=1e-4)
+
+
+def test_motion_file_roundtrip(tmp_path, fitted):
+    assert fitted.params["poses"].shape == (fitted.n_frames, 165)
+    assert fitted.params["trans"].shape == (fitted.n_frames, 3)
+    p = fitted.save(tmp_path / "m.npz")
+    back = BodyMotion.load(p)
+    assert np.allclose(back.local_rotations, fitted.local_rotations)
+    assert back.joint_names == fitted.joint_names and back.model == "smplx"
+
+
+def test_online_tracks_a_smooth_motion(smplx_model):
+    data, names, true_joints, *_ = synthetic_keypoints(smplx_model, 20, np.random.default_rng(6), noise=0.005,
+                                                        smooth=True)
+    fitter = OnlineFitter(smplx_model, names)
+    res = [np.nanmean(fitter.step(d).quality["residual_m"]) for d in data]
+    assert np.mean(res) < 0.03
+    m = fitter.step(np.full_like(data[0], np.nan))  # an empty frame holds the previous pose
+    assert not m.quality["valid"][0]
+    fitter.reset()
+    with pytest.raises(KeypointsError, match="no previous frame"):
+        fitter.step(np.full_like(data[0], np.nan))
+    with pytest.raises(KeypointsError, match="shape"):
+        fitter.step(data[0, :5])
+
+
+def test_bad_inputs(smplx_model, sequence):
+    data, names, *_ = sequence
+    data = data[:4]
+    cfg = FitConfig(iters=2, shape_rounds=1)
+    with pytest.raises(KeypointsError, match="millimetres"):
+        fit_arrays(data * np.array([1000, 1000, 1000, 1.0]), names, smplx_model, config=cfg)
+    with pytest.raises(KeypointsError, match="units look wrong"):
+        fit_arrays(data * np.array([0.01, 0.01, 0.01, 1.0]), names, smplx_model, config=cfg)
+    with pytest.raises(KeypointsError, match="all NaN"):
+        fit_arrays(np.full_like(data, np.nan), names, smplx_model, config=cfg)
+    with pytest.raises(KeypointsError, match="at least 4"):
+        fit_arrays(data[:, :3], ["nose", "foo", "bar"], smplx_model, config=cfg)
+    with pytest.raises(KeypointsError, match="joints but"):
+        fit_arrays(data, names[:-1], smplx_model, config=cfg)
+    # NaN frames are held from the nearest fitted frame and flagged
+    holes = data.copy()
+    holes[1] = np.nan
+    mot = fit_arrays(holes, names, smplx_model, config=cfg)
+    assert list(mot.quality["valid"]) == [True, False, True, True]
+    assert np.allclose(mot.local_rotations[1], mot.local_rotations[0])
+    assert np.isnan(mot.quality["residual_m"][1]).all()
+
+
+def test_fit_keypoints3d_entry_point(smplx_dir, sequence):
+    from mocap.keypoints.containers import Keypoints3D
+
+    data, names, *_ = sequence
+    # the stand-in's synthetic names are SMPL-X joints + smplx's vertex keypoints: give them as a custom set
+    kp = Keypoints3D(data[:6, None], "custom", fps=25.0, meta={"joint_names": names})
+    mot = fit_keypoints3d(kp, "smplx", path=smplx_dir, iters=4)
+    assert mot.model == "smplx" and mot.n_frames == 6 and mot.fps == 25.0
+    with pytest.raises(TypeError, match="unknown options"):
+        fit_keypoints3d(kp, "smplx", path=smplx_dir, not_an_option=1)
+    with pytest.raises(DataError, match="models/smplx"):
+        fit_keypoints3d(kp, "smplx", path=smplx_dir / "missing")
