@@ -169,7 +169,7 @@ def _sync_stage(rig: CameraRig, kp2d: Keypoints2D, extras: dict, min_confidence:
 
 def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
     """Fit a body model to the 3D keypoints and save the motion (and a check image)."""
-    from mocap.body import fit_keypoints3d  # noqa: PLC0415 - optional stage
+    from mocap.body import fit_keypoints3d
 
     t0 = time.perf_counter()
     motion = fit_keypoints3d(result.kp3d, model=model)
@@ -179,11 +179,19 @@ def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
 
 
 def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> None:
-    """Write animation files from the body motion if there is one, else from the 3D keypoints."""
-    from mocap.export import export_motion  # noqa: PLC0415 - optional stage
+    """Write animation files: from the body motion if there is one (rigged formats), else from the 3D keypoints
+    (through inverse kinematics onto the standard skeleton). Marker formats (TRC, C3D) always carry the 3D
+    keypoints themselves."""
+    from mocap.export import FORMATS, export_motion, from_body_motion
 
-    src = result.extras.get("motion", result.kp3d)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise MocapError(f"unknown export format(s) {unknown}", hint=f"choose from {', '.join(FORMATS)}")
+    motion = result.extras.get("motion")
+    anim = from_body_motion(motion) if motion is not None else None
     t0 = time.perf_counter()
     for fmt in formats:
-        result.outputs[f"export_{fmt}"] = export_motion(src, out / "export" / f"motion.{fmt}", fmt=fmt)
+        src = anim if (anim is not None and fmt not in ("trc", "c3d")) else result.kp3d
+        name = f"{motion.model}" if (anim is not None and src is anim) else "keypoints"
+        result.outputs[f"export_{fmt}"] = export_motion(src, out / "export" / f"{name}.{fmt}", fmt=fmt)
     result.timings["export"] = time.perf_counter() - t0

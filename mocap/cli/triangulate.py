@@ -1,6 +1,8 @@
 """`mocap triangulate`: 2D keypoints + calibration -> 3D keypoints (TRC + .npz with quality fields).
 
-A thin layer over :func:`mocap.reconstruct.triangulation.triangulate_keypoints` and the filters in
+A thin layer over :func:`mocap.reconstruct.triangulation.triangulate_keypoints` (one person, or people already
+associated across cameras), :func:`mocap.reconstruct.multiperson.reconstruct_multiperson` (several people in
+arbitrary order per camera and frame: associated across views and tracked over time) and the filters in
 :mod:`mocap.reconstruct.filters` (the same calls a Python user makes).
 """
 
@@ -17,6 +19,7 @@ from mocap.errors import KeypointsError, MocapError
 log = logging.getLogger(__name__)
 
 FILTER_CHOICES = ("none", "butterworth", "one_euro", "kalman")
+PEOPLE_CHOICES = ("auto", "single", "multi")
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
@@ -36,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--out", required=True, help="output .trc file (an .npz with the same stem is written too)")
     p.add_argument("--joint-set", default="body25", help="joint set of OpenPose JSON input (default body25)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of OpenPose JSON input (default 30)")
+    p.add_argument("--people", choices=PEOPLE_CHOICES, default="auto",
+                   help="single: the person axis is the same person in every camera (triangulated slot by slot); "
+                        "multi: people in any order per camera and frame are associated across views and tracked "
+                        "over time; auto (default): multi when a camera holds more than one person in some frame")
+    p.add_argument("--max-people", type=int, default=None,
+                   help="multi-person: keep at most N tracks (the longest); default all")
     p.add_argument("--min-views", type=int, default=2, help="minimum agreeing cameras per joint (default 2)")
     p.add_argument("--min-conf", type=float, default=0.1, help="ignore detections below this confidence (0.1)")
     p.add_argument("--threshold", type=float, default=15.0,
@@ -150,12 +159,30 @@ def summarize(kp3d, camera_names: list[str], view_error_px: np.ndarray, used: np
     return "\n".join(lines)
 
 
+def summarize_tracks(kp3d, assoc: dict) -> str:
+    """Multi-person summary: each track's id and frame span, and the association counts."""
+    T = kp3d.n_frames
+    present = np.isfinite(kp3d.xyz).all(-1).any(-1)  # (T, P)
+    lines = [f"multi-person: {kp3d.n_people} track(s) over {T} frames "
+             f"(people per frame: max {int(assoc['people_3d'].max(initial=0))}, "
+             f"frames with nobody: {int((assoc['people_3d'] == 0).sum())})"]
+    for p, pid in enumerate(kp3d.person_ids):
+        f = np.flatnonzero(present[:, p])
+        span = f"frames {f[0]}-{f[-1]} ({f.size} with data)" if f.size else "no data"
+        lines.append(f"  track {int(pid)}: {span}")
+    lines.append(f"  2D people seen by one camera only (dropped): {int(assoc['single_view_dropped'].sum())}; "
+                 f"rejected as fragments/duplicates: {int(assoc['rejected'].sum())}; "
+                 f"short tracks dropped: {int(assoc['tracks_dropped'])}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run `mocap triangulate`."""
     from mocap.cameras.formats import read_calibration
     from mocap.keypoints import Keypoints3D, save_npz, write_trc, write_trc_per_person
     from mocap.reconstruct import filters as flt
     from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones
+    from mocap.reconstruct.multiperson import needs_association, reconstruct_multiperson
     from mocap.reconstruct.triangulation import triangulate_keypoints
 
     out = Path(args.out)
@@ -164,10 +191,19 @@ def run(args: argparse.Namespace) -> int:
     rig = read_calibration(args.calib)
     kp2d = _load_inputs(args.keypoints, args.joint_set, args.fps)
     src = " ".join(args.keypoints)
-    kp3d = triangulate_keypoints(rig, kp2d, calib_source=f"calibration {args.calib}",
-                                 keypoints_source=f"keypoints {src}", min_views=args.min_views,
-                                 min_conf=args.min_conf, reproj_threshold_px=args.threshold, refine=not args.no_refine,
-                                 temporal_check=not args.no_temporal_check)
+    mode = args.people
+    if mode == "auto":
+        mode = "multi" if needs_association(kp2d) else "single"
+        log.info("--people auto: %s-person input", mode)
+    common = {"calib_source": f"calibration {args.calib}", "keypoints_source": f"keypoints {src}",
+              "min_views": args.min_views, "min_conf": args.min_conf, "reproj_threshold_px": args.threshold,
+              "refine": not args.no_refine, "temporal_check": not args.no_temporal_check}
+    if mode == "multi":
+        kp3d = reconstruct_multiperson(rig, kp2d, max_people=args.max_people, fill_gaps_frames=args.fill_gaps,
+                                       **common)
+    else:
+        kp3d = triangulate_keypoints(rig, kp2d, **common)
+    assoc = kp3d.meta.pop("association", None)
     view_err = kp3d.meta.pop("view_error_px")
     used = kp3d.meta.pop("used", None)
     cams = kp3d.meta["camera_names"]
@@ -198,7 +234,17 @@ def run(args: argparse.Namespace) -> int:
         m = np.isfinite(view_err[c]) if used is None else used[c]
         per_cam[name] = float(np.nanmean(view_err[c][m])) if m.any() else None
     kp3d.meta.update({"reproj_error_px_per_camera": per_cam, "calibration": str(args.calib),
-                      "filter": args.filter, "cutoff_hz": args.cutoff if args.filter == "butterworth" else None})
+                      "filter": args.filter, "cutoff_hz": args.cutoff if args.filter == "butterworth" else None,
+                      "people_mode": mode})
+    if assoc is not None:
+        kp3d.meta["association"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in assoc.items()}
+    if kp3d.n_people == 0:
+        npz = save_npz(kp3d, out.with_suffix(".npz"))
+        print(summarize_tracks(kp3d, assoc) if assoc is not None else "persons: 0")
+        raise KeypointsError(
+            f"no person was triangulated from {src} (empty result saved to {npz}; no TRC written)",
+            hint="check that the calibration belongs to these videos and that the cameras are synchronised; "
+                 "the association counts above show how many 2D people each frame had")
     out.parent.mkdir(parents=True, exist_ok=True)
     if kp3d.n_people > 1:
         paths = write_trc_per_person(kp3d, out, units=args.units, y_up=args.y_up)
@@ -206,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
         paths = [write_trc(kp3d, out, units=args.units, y_up=args.y_up)]
     npz = save_npz(kp3d, out.with_suffix(".npz"))
     print(summarize(kp3d, cams, view_err, used))
+    if assoc is not None:
+        print(summarize_tracks(kp3d, assoc))
     for p in paths:
         print(f"wrote {p}")
     print(f"wrote {npz}")

@@ -1,7 +1,7 @@
 """3D reconstruction: triangulation, temporal filters, bone-length constraints, live (online) triangulation.
 
 Multi-person association and tracking live in :mod:`mocap.reconstruct.association` and
-:mod:`mocap.reconstruct.tracking`.
+:mod:`mocap.reconstruct.tracking`; :func:`reconstruct_multiperson` runs both over a sequence.
 """
 
 from mocap.reconstruct.bones import (
@@ -19,6 +19,7 @@ from mocap.reconstruct.filters import (
     kalman_filter,
     one_euro_filter,
 )
+from mocap.reconstruct.multiperson import needs_association, reconstruct_multiperson
 from mocap.reconstruct.online import OnlineTriangulator
 from mocap.reconstruct.triangulation import (
     REASONS,
@@ -32,5 +33,5 @@ __all__ = [
     "REASONS", "TriangulationResult", "triangulate", "triangulate_keypoints", "triangulate_weighted_dlt",
     "butterworth_filter", "ButterworthStep", "one_euro_filter", "OneEuroFilter", "kalman_filter", "KalmanFilter",
     "fill_gaps", "bones_of", "estimate_bone_lengths", "constrain_bone_lengths", "bone_length_stability",
-    "OnlineTriangulator",
+    "OnlineTriangulator", "reconstruct_multiperson", "needs_association",
 ]

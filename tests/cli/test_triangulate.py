@@ -131,3 +131,55 @@ def test_cli_openpose_folders(case, capsys):
     rc = main(["triangulate", "--calib", str(calib), "--keypoints", *map(str, folders), "--joint-set", "body25",
                "--out", str(d / "op2.trc")])
     assert rc == 2 and "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_multiperson_openpose_auto(shared_data, tmp_path, capsys):
+    """Three people in shuffled order per camera and frame, as OpenPose JSON without person ids: auto -> multi."""
+    from mocap.cameras.formats import write_calibration
+    from mocap.keypoints import write_openpose_folders
+    from tests.reconstruct.test_multiperson import multiperson_capture, track_of_person
+
+    rig, kp, gt = multiperson_capture(shared_data / "bvh" / "131_01.bvh", T=45)
+    calib = write_calibration(rig, tmp_path / "calib.toml")
+    write_openpose_folders(kp, tmp_path / "pose", person_ids=False)
+    out = tmp_path / "out" / "multi.trc"
+    rc = main(["triangulate", "--calib", str(calib), "--keypoints", str(tmp_path / "pose"), "--joint-set", "coco17",
+               "--fps", "30", "--out", str(out), "-v"])
+    cap = capsys.readouterr()
+    text = cap.out
+    assert rc == 0, cap.err
+    assert "persons: 3" in text and "multi-person: 3 track(s) over 45 frames" in text
+    for pid in range(3):
+        assert f"track {pid}: frames 0-44" in text
+    for name in rig.names:
+        assert name in text
+    k3 = load_npz(out.with_suffix(".npz"))
+    assert k3.data.shape == (45, 3, 17, 4) and sorted(k3.person_ids.tolist()) == [0, 1, 2]
+    assert k3.meta["people_mode"] == "multi" and len(k3.meta["association"]["people_3d"]) == 45
+    best, err = track_of_person(k3, gt)
+    for g in range(3):
+        assert np.bincount(best[:, g][best[:, g] >= 0], minlength=1).max() >= 0.95 * 45
+    assert np.nanmean(err) < 0.015
+    trcs = sorted(out.parent.glob("multi_p*.trc"))
+    assert [p.name for p in trcs] == ["multi_p0.trc", "multi_p1.trc", "multi_p2.trc"]
+    np.testing.assert_allclose(read_trc(trcs[1]).xyz[:, 0], k3.person(1)[..., :3], atol=1e-4, equal_nan=True)
+    # forcing the single-person path triangulates slot by slot: no stable identities
+    rc = main(["triangulate", "--calib", str(calib), "--keypoints", str(tmp_path / "pose"), "--joint-set", "coco17",
+               "--people", "single", "--out", str(tmp_path / "single.trc")])
+    assert rc == 0 and "multi-person" not in capsys.readouterr().out
+    ks = load_npz(tmp_path / "single.npz")
+    best_s, _ = track_of_person(ks, gt)
+    assert max(np.bincount(best_s[:, g][best_s[:, g] >= 0], minlength=1).max() for g in range(3)) < 0.8 * 45
+
+
+def test_cli_multi_nobody_triangulated(case, capsys):
+    d, rig, kp, X, calib, _ = case
+    data = kp.data.copy()
+    data[:, 1:] = np.nan  # one camera only: nobody can be associated
+    npz = save_npz(Keypoints2D(data, "coco17", rig.names, fps=30.0), d / "one.npz")
+    rc = main(["triangulate", "--calib", str(calib), "--keypoints", str(npz), "--people", "multi",
+               "--out", str(d / "none.trc")])
+    cap = capsys.readouterr()
+    assert rc == 2 and "no person was triangulated" in cap.err and "Traceback" not in cap.err
+    assert "seen by one camera only (dropped): 40" in cap.out
+    assert (d / "none.npz").exists() and not (d / "none.trc").exists()
