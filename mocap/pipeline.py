@@ -169,13 +169,18 @@ def _sync_stage(rig: CameraRig, kp2d: Keypoints2D, extras: dict, min_confidence:
 
 def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
     """Fit a body model to the 3D keypoints and save the motion (and a check image)."""
-    from mocap.body import fit_keypoints3d
+    from mocap.body import fit_keypoints3d, load_model
+    from mocap.body.render import render_fit_check
 
     t0 = time.perf_counter()
-    motion = fit_keypoints3d(result.kp3d, model=model)
+    body = load_model(model)
+    motion = fit_keypoints3d(result.kp3d, model=body)
     result.timings["fit"] = time.perf_counter() - t0
     result.extras["motion"] = motion
     result.outputs["motion"] = motion.save(out / "motion.npz")
+    check = out / "report" / f"fit_{body.name}.png"
+    render_fit_check(check, body, motion, result.kp3d)
+    result.outputs["fit_check"] = check
 
 
 def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> None:

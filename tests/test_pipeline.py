@@ -15,7 +15,8 @@ def test_demo_pipeline_end_to_end(pose2sim_single, tmp_path):
     from mocap.viz.report import compute_stats
 
     videos = sorted((pose2sim_single / "videos").glob("*.mp4"))
-    res = run_pipeline(videos, pose2sim_single / "calibration" / "Calib.qca.txt", tmp_path, max_frames=60)
+    res = run_pipeline(videos, pose2sim_single / "calibration" / "Calib.qca.txt", tmp_path, max_frames=60,
+                       fit_model="anny", export_formats=("bvh", "glb", "c3d"))
     assert res.kp2d.data.shape[:2] == (60, 4) and res.kp3d.data.shape == (60, 1, 33, 4)
     stats = compute_stats(res.rig, res.kp2d, res.kp3d, res.extras["used"])
     for cam in res.kp2d.camera_names:
@@ -41,6 +42,19 @@ def test_demo_pipeline_end_to_end(pose2sim_single, tmp_path):
     assert (report.parent / "skeleton_snapshots.png").stat().st_size > 10_000
     # cam03 of this demo is measurably late: the calibrated sync finds and applies it
     assert res.extras["sync"]["cam03"][2] > 1.0
+    # the body fit follows the keypoints and stays inside the joint limits; every asked format is written
+    motion = res.extras["motion"]
+    assert np.nanmedian(motion.quality["residual_m"]) < 0.03
+    assert motion.quality["limit_excess_deg"].max() < 1e-3  # degrees: clamped to the limits
+    assert res.outputs["fit_check"].stat().st_size > 10_000
+    from mocap.export import read_bvh
+
+    anim = read_bvh(res.outputs["export_bvh"])  # the BVH's joints land where the fitted body's joints are
+    w, b = motion.world_joints(), anim.world_positions()
+    cols = [anim.joint_names.index(n) for n in motion.joint_names]
+    assert b.shape[0] == 60 and np.abs(w - b[:, cols]).max() < 1e-4
+    assert res.outputs["export_glb"].read_bytes()[:4] == b"glTF"
+    assert res.outputs["export_c3d"].stat().st_size > 1000
 
 
 def test_pipeline_rejects_missing_videos(tmp_path):

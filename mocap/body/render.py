@@ -69,3 +69,41 @@ def render_check(path: str | Path, vertices: np.ndarray, faces: np.ndarray, keyp
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def render_fit_check(path: str | Path, model, motion, kp3d, person: int = 0, frame: int | None = None) -> int:  # noqa: ANN001
+    """Render the check image of a fit: the mesh of one frame over that frame's 3D keypoints.
+
+    Args:
+        path: output ``.png``.
+        model: the fitted :class:`~mocap.body.model.BodyModel`; motion: its :class:`~mocap.body.motion.BodyMotion`.
+        kp3d: the :class:`~mocap.keypoints.Keypoints3D` that was fitted.
+        person: person index in ``kp3d``.
+        frame: frame to draw (default: the frame with the median keypoint residual, a typical one).
+
+    Returns:
+        The frame drawn.
+    """
+    from mocap.body.fit import motion_vertices
+    from mocap.errors import DataError
+    from mocap.keypoints._common import joint_names
+
+    res = motion.quality["residual_m"]
+    per_frame = np.nanmean(np.where(np.isfinite(res), res, np.nan), axis=1)
+    if frame is not None:
+        if not 0 <= frame < motion.n_frames:
+            raise DataError(f"frame {frame} is outside 0..{motion.n_frames - 1}")
+        t = int(frame)
+    else:
+        ok = np.flatnonzero(np.isfinite(per_frame))
+        t = int(ok[np.argsort(per_frame[ok])[len(ok) // 2]]) if len(ok) else motion.n_frames // 2
+    pts = kp3d.data[t, person, :, :3]
+    names = joint_names(kp3d.joint_set, kp3d.data.shape[2], getattr(kp3d, "meta", None))
+    lateral = None
+    if "left_hip" in names and "right_hip" in names:
+        lateral = pts[names.index("left_hip")] - pts[names.index("right_hip")]
+    verts = motion_vertices(model, motion, np.array([t]))[0]
+    used = len(motion.meta.get("keypoint_names", []))
+    render_check(path, verts, model.faces, pts, lateral=lateral,
+                 title=f"{model.name} frame {t} ({1000 * per_frame[t]:.0f} mm, {used} keypoints)")
+    return t

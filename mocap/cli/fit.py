@@ -81,26 +81,8 @@ def run(args: argparse.Namespace) -> int:
                 write_mesh(args.mesh / f"frame_{t:05d}.ply", v, model.faces)
         print(f"{motion.n_frames} meshes -> {args.mesh}")
     if args.render:
-        from mocap.body.render import render_check
+        from mocap.body.render import render_fit_check
 
-        per_frame = np.nanmean(np.where(np.isfinite(res), res, np.nan), axis=1)
-        if args.render_frame is not None:
-            if not 0 <= args.render_frame < motion.n_frames:
-                raise DataError(f"--render-frame {args.render_frame} is outside 0..{motion.n_frames - 1}")
-            t = args.render_frame
-        else:
-            ok = np.flatnonzero(np.isfinite(per_frame))
-            t = int(ok[np.argsort(per_frame[ok])[len(ok) // 2]]) if len(ok) else motion.n_frames // 2
-        pts = kp.data[t, args.person, :, :3]
-        names = motion.meta.get("keypoint_names", [])
-        from mocap.keypoints._common import joint_names as _names
-
-        all_names = _names(kp.joint_set, kp.data.shape[2], getattr(kp, "meta", None))
-        lateral = None
-        if "left_hip" in all_names and "right_hip" in all_names:
-            lateral = pts[all_names.index("left_hip")] - pts[all_names.index("right_hip")]
-        verts = motion_vertices(model, motion, np.array([t]))[0]
-        render_check(args.render, verts, model.faces, pts, lateral=lateral,
-                     title=f"{model.name} frame {t} ({1000 * per_frame[t]:.0f} mm, {len(names)} keypoints)")
+        t = render_fit_check(args.render, model, motion, kp, args.person, args.render_frame)
         print(f"check image (frame {t}) -> {args.render}")
     return 0
