@@ -52,6 +52,11 @@ def bench_real() -> None:
     t = time.perf_counter()
     cal = calibrate_rig(resolve_sources([d]), "charuco_4x5_dict4x4_1000_inverted")
     print(f"charuco_4cam: 4 cameras calibrated in {time.perf_counter() - t:.1f} s, RMS {cal.rms:.3f} px")
+    t = time.perf_counter()
+    cal = calibrate_rig(resolve_sources([d]), "charuco_4x5_dict4x4_1000_inverted",
+                        intrinsics=d.parents[1] / "config.toml")
+    print(f"charuco_4cam, caliscope intrinsics fixed: extrinsics in {time.perf_counter() - t:.1f} s, "
+          f"RMS {cal.rms:.3f} px")
 
 
 if __name__ == "__main__":

@@ -79,9 +79,36 @@ def _pack_T(T: np.ndarray) -> np.ndarray:
     return np.concatenate([matrix_to_rotvec(T[:3, :3]), T[:3, 3]])
 
 
+#: problems whose Jacobian has at most this many entries (rows x parameters) use dense steps (exact, few
+#: iterations); larger ones the sparse LSMR solver (memory and QR time).
+DENSE_MAX_ENTRIES = 4_000_000
+
+
+def _solve(fun, x0: np.ndarray, sparsity, loss: str, f_scale: float, max_nfev: int, tol: float):  # noqa: ANN001
+    """``least_squares`` with a finite-difference Jacobian that uses the sparsity pattern.
+
+    Small problems take exact (dense) trust-region steps, which converge in a few iterations where LSMR's inexact
+    steps can stall for hundreds; large ones keep the sparse LSMR solver (memory).
+    """
+    if sparsity.shape[0] * sparsity.shape[1] > DENSE_MAX_ENTRIES:
+        return least_squares(fun, x0, jac_sparsity=sparsity, loss=loss, f_scale=f_scale, x_scale="jac",
+                             method="trf", max_nfev=max_nfev, xtol=tol, ftol=tol)
+    from scipy.optimize._numdiff import approx_derivative, group_columns
+
+    groups = group_columns(sparsity)
+
+    def jac(x, *_):
+        return approx_derivative(fun, x, sparsity=(sparsity, groups)).toarray()
+
+    if loss == "linear" and sparsity.shape[0] >= sparsity.shape[1]:  # MINPACK LM: QR steps, fast on tall J
+        return least_squares(fun, x0, jac=jac, x_scale="jac", method="lm", max_nfev=max_nfev, xtol=tol, ftol=tol)
+    return least_squares(fun, x0, jac=jac, loss=loss, f_scale=f_scale, x_scale="jac", method="trf",
+                         tr_solver="exact", max_nfev=max_nfev, xtol=tol, ftol=tol)
+
+
 def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                   observations: list[tuple[int, int, BoardDetection]], fixed_camera: int = 0,
-                  refine_intrinsics: bool = False, loss: str = "trim", f_scale: float = 1.0,
+                  refine_intrinsics: bool | list[bool] = False, loss: str = "trim", f_scale: float = 1.0,
                   max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False,
                   dist_free: list[np.ndarray] | None = None, center_free: list[bool] | None = None,
                   tol: float = 1e-8, trim_sigma: float = 4.0,
@@ -93,7 +120,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         board_poses: ``F`` initial board-to-world ``(4, 4)`` transforms.
         observations: ``(camera index, frame index into board_poses, detection)`` triples.
         fixed_camera: camera whose pose is held fixed (removes the gauge freedom).
-        refine_intrinsics: also optimise fx, fy, cx, cy and distortion per camera.
+        refine_intrinsics: also optimise fx, fy, cx, cy and distortion: for every camera (``True``), or per camera
+            (a list of ``C`` booleans; cameras with supplied intrinsics keep them fixed).
         fix_cameras: hold every camera fixed and solve board poses only (scores a given calibration).
         dist_free: per camera, a boolean mask over its distortion coefficients: which ones are refined with
             ``refine_intrinsics`` (default: all). Fixed ones keep their value (a reduced model keeps them 0).
@@ -120,7 +148,11 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         dist_free = [np.ones(len(c.dist), bool) for c in cams]
     dist_free = [np.asarray(m, bool) for m in dist_free]
     center_free = [True] * C if center_free is None else [bool(b) for b in center_free]
-    n_int = [(4 if center_free[c] else 2) + int(m.sum()) if refine_intrinsics else 0 for c, m in enumerate(dist_free)]
+    refine = [bool(b) for b in refine_intrinsics] if isinstance(refine_intrinsics, list | tuple) else \
+        [bool(refine_intrinsics)] * C
+    if len(refine) != C:
+        raise ValueError(f"refine_intrinsics has {len(refine)} entries for {C} cameras")
+    n_int = [(4 if center_free[c] else 2) + int(m.sum()) if refine[c] else 0 for c, m in enumerate(dist_free)]
     # parameter layout
     off_cam = {c: 6 * k for k, c in enumerate(free)}
     off_board = 6 * len(free)
@@ -132,8 +164,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         x0[off_cam[c]:off_cam[c] + 6] = np.concatenate([cams[c].rvec, cams[c].t])
     for f, T in enumerate(board_poses):
         x0[off_board + 6 * f: off_board + 6 * f + 6] = _pack_T(T)
-    if refine_intrinsics:
-        for c in range(C):
+    for c in range(C):
+        if refine[c]:
             K = cams[c].K
             kk = [K[0, 0], K[1, 1], K[0, 2], K[1, 2]] if center_free[c] else [K[0, 0], K[1, 1]]
             x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([kk, cams[c].dist[dist_free[c]]])
@@ -149,7 +181,7 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                 p = x[off_cam[c]:off_cam[c] + 6]
                 Rc.append(rotvecs_to_matrices(p[:3])[0])
                 tc.append(p[3:])
-            if refine_intrinsics:
+            if refine[c]:
                 q = x[int_off[c]:int_off[c] + n_int[c]]
                 k0 = 4 if center_free[c] else 2
                 cx, cy = (q[2], q[3]) if center_free[c] else (cams[c].K[0, 2], cams[c].K[1, 2])
@@ -190,8 +222,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     block(rows, off_board + 6 * frm_idx, 6)
     for c in free:
         block(rows[masks[c]], off_cam[c], 6)
-    if refine_intrinsics:
-        for c in range(C):
+    for c in range(C):
+        if refine[c]:
             block(rows[masks[c]], int(int_off[c]), n_int[c])
     rr_a, cc_a = np.concatenate(rr), np.concatenate(cc)
     A = coo_matrix((np.ones(len(rr_a), np.int8), (rr_a, cc_a)), shape=(2 * M, n_par)).tocsr()
@@ -210,8 +242,7 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
             def fun(x, rows_keep=rows_keep):
                 return residuals(x)[rows_keep]
 
-            sol = least_squares(fun, x, jac_sparsity=A[rows_keep], loss="linear" if trim else loss,
-                                f_scale=f_scale, x_scale="jac", method="trf", max_nfev=max_nfev, xtol=tol, ftol=tol)
+            sol = _solve(fun, x, A[rows_keep], "linear" if trim else loss, f_scale, max_nfev, tol)
             x, nfev = sol.x, nfev + sol.nfev
             if trim and stage == 0:  # drop corners far off the first fit (blurred / wrong corners), solve again
                 e = np.linalg.norm(residuals(x).reshape(-1, 2), axis=1)

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+#: RealSense recordings (colour stream read through :class:`mocap.sources.realsense.RealSenseSource`).
+REALSENSE_EXTS = (".bag", ".db3")
 #: a view needs at least this many corners to be used (pose and homography need 4 non-collinear points).
 MIN_CORNERS = 6
 
@@ -192,7 +194,8 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def iter_frames(source: str | Path | int, step: int = 1, max_frames: int | None = None
                 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(frame_index, BGR image)`` from a video file, an image folder, or an OpenCV camera index.
+    """Yield ``(frame_index, BGR image)`` from a video file, an image folder, a RealSense recording (``.bag``,
+    ``.db3``), or an OpenCV camera index.
 
     Args:
         source: video path, folder of images, single image, or an integer camera index (live).
@@ -236,6 +239,9 @@ def iter_frames(source: str | Path | int, step: int = 1, max_frames: int | None 
             if max_frames is not None and count >= max_frames:
                 return
         return
+    if p.suffix.lower() in REALSENSE_EXTS:
+        yield from _iter_realsense(p, step, max_frames)
+        return
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise DataError(f"video '{p}' could not be opened", hint="is it a video file OpenCV can decode?")
@@ -251,6 +257,24 @@ def iter_frames(source: str | Path | int, step: int = 1, max_frames: int | None 
             i += 1
     finally:
         cap.release()
+
+
+def _iter_realsense(path: Path, step: int, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    """Colour frames of a RealSense recording, indexed by the recorded frame number."""
+    from mocap.sources.realsense import RealSenseSource
+
+    src = RealSenseSource(file=path, depth=False)
+    count = 0
+    try:
+        for k, fr in enumerate(src):
+            if k % step:
+                continue
+            yield int(fr.index), fr.image
+            count += 1
+            if max_frames is not None and count >= max_frames:
+                return
+    finally:
+        src.close()
 
 
 def detect_in_source(source: str | Path | int, board: Board, step: int = 1, max_frames: int | None = None,

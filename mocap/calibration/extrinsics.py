@@ -121,8 +121,8 @@ def _spanning_tree(counts: np.ndarray, root: int) -> list[tuple[int, int]]:
 
 def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics: dict[str, IntrinsicsResult],
                          reference: str | None = None, world: str = "camera", world_frame: int | None = None,
-                         refine_intrinsics: bool = False, loss: str = "trim", min_shared: int = MIN_SHARED_VIEWS
-                         ) -> ExtrinsicsResult:
+                         refine_intrinsics: bool | dict[str, bool] = False, loss: str = "trim",
+                         min_shared: int = MIN_SHARED_VIEWS) -> ExtrinsicsResult:
     """Calibrate the poses of N cameras that saw the same board at the same frame indices.
 
     Args:
@@ -132,7 +132,8 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
         world: ``"camera"`` (world = reference camera frame) or ``"board"`` (world = the board in
             ``world_frame``: origin at its first corner, x along its columns, Z up out of the printed side).
         world_frame: frame for ``world="board"`` (default: the frame seen by most cameras).
-        refine_intrinsics: also refine focal lengths, principal points and distortion in bundle adjustment.
+        refine_intrinsics: also refine focal lengths, principal points and distortion in bundle adjustment (for
+            every camera, or per camera name: ``{name: bool}``, e.g. False for supplied intrinsics).
         loss: bundle-adjustment loss (``"trim"``: least squares with outlier corners dropped; or a scipy loss).
         min_shared: minimum shared frames for a camera pair to be used.
 
@@ -197,8 +198,10 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
         for d in detections[n]:
             if d.frame in board0:
                 obs.append((ci, frames.index(d.frame), d))
+    refine = [bool(refine_intrinsics.get(n, False)) for n in names] if isinstance(refine_intrinsics, dict) \
+        else bool(refine_intrinsics)
     ba = bundle_adjust(initial, [board0[f] for f in frames], obs, fixed_camera=ri,
-                       refine_intrinsics=refine_intrinsics, loss=loss,
+                       refine_intrinsics=refine, loss=loss,
                        dist_free=[intrinsics[n].dist_free for n in names],
                        center_free=[not intrinsics[n].center_fixed for n in names])
     rig = ba.rig

@@ -29,7 +29,7 @@ _DIST_FREE = {"k1": [0], "k1k2": [0, 1], "k1k2p": [0, 1, 2, 3], "full": [0, 1, 2
 def dist_free_mask(dist_model: str, n: int) -> np.ndarray:
     """Boolean mask ``(n,)`` of the distortion coefficients a model estimates (``"full"``: all ``n``)."""
     m = np.zeros(n, bool)
-    if dist_model == "full":
+    if dist_model in ("full", "given"):
         m[:] = True
     else:
         m[[i for i in _DIST_FREE[dist_model] if i < n]] = True
@@ -83,6 +83,7 @@ class IntrinsicsResult:
         warnings: human-readable diagnostics (degenerate geometry, few views).
         dist_model: the pinhole distortion terms estimated (``k1`` ... ``full``), dist_reason why.
         center_fixed: the principal point was held at the image centre (poor coverage).
+        given: where supplied intrinsics came from (``dist_model == "given"``; empty when estimated).
     """
 
     K: np.ndarray
@@ -99,6 +100,7 @@ class IntrinsicsResult:
     dist_model: str = "full"
     dist_reason: str = ""
     center_fixed: bool = False
+    given: str = ""
 
     @property
     def dist_free(self) -> np.ndarray:

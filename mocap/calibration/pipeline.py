@@ -12,6 +12,7 @@ import numpy as np
 from mocap.calibration.boards import Board, load_board
 from mocap.calibration.detection import (
     IMAGE_EXTS,
+    REALSENSE_EXTS,
     VIDEO_EXTS,
     BoardDetection,
     detect_in_source,
@@ -20,6 +21,7 @@ from mocap.calibration.detection import (
 )
 from mocap.calibration.diagnostics import guidance, no_board_message
 from mocap.calibration.extrinsics import ExtrinsicsResult, calibrate_extrinsics
+from mocap.calibration.given_intrinsics import IntrinsicsInput, check_size, given_intrinsics_result, resolve_intrinsics
 from mocap.calibration.intrinsics import IntrinsicsResult, calibrate_intrinsics
 from mocap.cameras.rig import CameraRig
 from mocap.errors import CalibrationError, DataError
@@ -40,6 +42,7 @@ class RigCalibration:
     sources: dict[str, str]
     seconds: float = 0.0
     advice: list[str] = field(default_factory=list)
+    intrinsics_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def rms(self) -> float:
@@ -54,7 +57,7 @@ def resolve_sources(videos: list[str | Path]) -> dict[str, str]:
     items = [Path(v) for v in videos]
     if len(items) == 1 and items[0].is_dir():
         d = items[0]
-        vids = sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_EXTS)
+        vids = sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_EXTS + REALSENSE_EXTS)
         if vids:
             items = vids
         else:
@@ -79,8 +82,9 @@ def _first_frames(source: str, n: int = 3) -> list[np.ndarray]:
 
 def calibrate_rig(sources: dict[str, str], board: Board | str, model: str = "pinhole", step: int = 1,
                   max_views: int = 40, reference: str | None = None, world: str = "camera",
-                  refine_intrinsics: bool = True, progress: bool = False) -> RigCalibration:
-    """Calibrate intrinsics of every camera and, with 2+ cameras, the extrinsics of the rig.
+                  refine_intrinsics: bool | None = None, progress: bool = False,
+                  intrinsics: IntrinsicsInput = None) -> RigCalibration:
+    """Calibrate intrinsics of every camera (or take them as given) and, with 2+ cameras, the rig's extrinsics.
 
     Args:
         sources: camera name -> video file / image folder (frames synchronised across cameras).
@@ -89,14 +93,20 @@ def calibrate_rig(sources: dict[str, str], board: Board | str, model: str = "pin
         step: use every ``step``-th frame.
         max_views: views per camera for intrinsics (chosen for spread by :func:`select_views`).
         reference: world camera; world: ``"camera"`` or ``"board"``.
-        refine_intrinsics: refine intrinsics in the bundle adjustment.
+        refine_intrinsics: refine intrinsics in the bundle adjustment: ``None`` (default) refines the estimated
+            ones and keeps supplied ones fixed; ``True`` refines all, ``False`` none.
+        intrinsics: supplied intrinsics (a rig, a calibration file in any format
+            :func:`mocap.cameras.formats.read_calibration` reads, or ``{name: Camera}``), matched to the sources
+            by name, else by order (see :func:`resolve_intrinsics`); those cameras skip intrinsic estimation.
+            RealSense recordings (``.bag``/``.db3``) use their factory intrinsics unless the file covers them.
 
     Raises:
         CalibrationError: a board is never detected (the message says which board the images contain), too
-            few views, or cameras that share no views.
+            few views, cameras that share no views, or supplied intrinsics for another image size.
     """
     t0 = time.perf_counter()
     board = load_board(board)
+    fixed = resolve_intrinsics(sources, intrinsics)
     dets: dict[str, list[BoardDetection]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     for name, src in sources.items():
@@ -106,30 +116,46 @@ def calibrate_rig(sources: dict[str, str], board: Board | str, model: str = "pin
         if not d:
             raise CalibrationError(f"camera '{name}' ({n} frames): " + no_board_message(board, _first_frames(src),
                                                                                           src))
+        if name in fixed:
+            check_size(name, fixed[name], size, src)
         log.info("camera '%s': board in %d of %d frames", name, len(d), n)
         dets[name], sizes[name] = d, size
     return solve_rig(dets, sizes, board, sources, model=model, max_views=max_views, reference=reference,
-                     world=world, refine_intrinsics=refine_intrinsics, t0=t0)
+                     world=world, refine_intrinsics=refine_intrinsics, t0=t0, intrinsics=fixed)
 
 
 def solve_rig(dets: dict[str, list[BoardDetection]], sizes: dict[str, tuple[int, int]], board: Board,
               sources: dict[str, str], model: str = "pinhole", max_views: int = 40, reference: str | None = None,
-              world: str = "camera", refine_intrinsics: bool = True, t0: float | None = None) -> RigCalibration:
-    """Intrinsics per camera (views chosen for spread), then extrinsics + bundle adjustment, from detections.
+              world: str = "camera", refine_intrinsics: bool | None = None, t0: float | None = None,
+              intrinsics: IntrinsicsInput = None) -> RigCalibration:
+    """Intrinsics per camera (estimated from views chosen for spread, or supplied), then extrinsics + bundle
+    adjustment, from detections.
 
     Args:
         dets: camera name -> detections (synchronised frame indices); sizes: camera name -> ``(w, h)``.
+        refine_intrinsics, intrinsics: see :func:`calibrate_rig`.
     """
     t0 = time.perf_counter() if t0 is None else t0
+    fixed = resolve_intrinsics(sources, intrinsics)
     intr = {}
+    origin = {}
     for name in dets:
-        views = select_views(dets[name], max_views)
-        intr[name] = calibrate_intrinsics(views, sizes[name], model=model, camera=name)
+        if name in fixed:
+            check_size(name, fixed[name], sizes[name], sources.get(name, ""))
+            intr[name] = given_intrinsics_result(fixed[name], dets[name], camera=name)
+            origin[name] = intr[name].given
+        else:
+            views = select_views(dets[name], max_views)
+            intr[name] = calibrate_intrinsics(views, sizes[name], model=model, camera=name)
+            origin[name] = "estimated from the board views"
+    if refine_intrinsics is None:
+        refine: bool | dict[str, bool] = {n: n not in fixed for n in dets}
+    else:
+        refine = bool(refine_intrinsics)
     ext = None
     rig = None
     if len(dets) >= 2:
-        ext = calibrate_extrinsics(dets, intr, reference=reference, world=world,
-                                   refine_intrinsics=refine_intrinsics)
+        ext = calibrate_extrinsics(dets, intr, reference=reference, world=world, refine_intrinsics=refine)
         rig = ext.rig
     else:
         from mocap.cameras.camera import Camera
@@ -140,10 +166,13 @@ def solve_rig(dets: dict[str, list[BoardDetection]], sizes: dict[str, tuple[int,
     rig.meta["board"] = board.describe()
     rig.meta["rms_px"] = round(float(ext.bundle.final_rms if ext else intr[name].rms), 4)
     rig.meta["distortion"] = "; ".join(f"{n}: {it.dist_reason or it.dist_model}" for n, it in intr.items())
+    if fixed:
+        rig.meta["intrinsics"] = "; ".join(f"{n}: {o}" for n, o in origin.items())
     advice = []
     for name in dets:
-        advice += guidance(name, intr[name], dets[name], sizes[name])
-    return RigCalibration(rig, board, dets, intr, ext, sizes, dict(sources), time.perf_counter() - t0, advice)
+        advice += guidance(name, None if name in fixed else intr[name], dets[name], sizes[name])
+    return RigCalibration(rig, board, dets, intr, ext, sizes, dict(sources), time.perf_counter() - t0, advice,
+                          origin)
 
 
 def write_rig(rig: CameraRig, path: str | Path) -> Path:

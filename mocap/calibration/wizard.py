@@ -20,6 +20,7 @@ import numpy as np
 from mocap.calibration.boards import Board, load_board
 from mocap.calibration.detection import BoardDetection, BoardDetector, iter_frames
 from mocap.calibration.diagnostics import no_board_message
+from mocap.calibration.given_intrinsics import IntrinsicsInput, check_size, resolve_intrinsics
 from mocap.calibration.intrinsics import coverage_fraction, coverage_image
 from mocap.calibration.pipeline import RigCalibration, solve_rig
 from mocap.errors import CalibrationError, DataError
@@ -87,8 +88,8 @@ def _show(frames: dict[str, np.ndarray], found: dict[str, BoardDetection | None]
 
 def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTargets | None = None,
                model: str = "pinhole", step: int = 1, max_views: int = 40, reference: str | None = None,
-               world: str = "camera", refine_intrinsics: bool = True, say: Callable[[str], None] = print,
-               show: bool = False) -> WizardResult:
+               world: str = "camera", refine_intrinsics: bool | None = None, say: Callable[[str], None] = print,
+               show: bool = False, intrinsics: IntrinsicsInput = None) -> WizardResult:
     """Read every source in lockstep, calibrate as soon as the targets can be met, stop early when they are.
 
     Args:
@@ -97,12 +98,15 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
         targets: stop criteria (see :class:`QualityTargets`).
         say: where progress lines go (``print`` by default; a list's ``append`` in tests).
         show: draw live detections and coverage in an OpenCV window (needs a display).
+        refine_intrinsics, intrinsics: supplied intrinsics and whether to refine them (see
+            :func:`mocap.calibration.pipeline.calibrate_rig`).
 
     Raises:
         CalibrationError: a camera never saw the board (the message says which board the images contain).
     """
     targets = targets or QualityTargets()
     board = load_board(board)
+    fixed = resolve_intrinsics(sources, intrinsics, say=say)
     dets: dict[str, list[BoardDetection]] = {n: [] for n in sources}
     sizes: dict[str, tuple[int, int]] = {}
     first: dict[str, list[np.ndarray]] = {n: [] for n in sources}
@@ -125,6 +129,8 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
                     done = True
                     continue
                 i, img = nxt
+                if n not in sizes and n in fixed:
+                    check_size(n, fixed[n], (img.shape[1], img.shape[0]), sources[n])
                 sizes[n] = (img.shape[1], img.shape[0])
                 if len(first[n]) < 3 and i % 10 == 0:
                     first[n].append(img)
@@ -153,7 +159,7 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
                                        + no_board_message(board, first[n], sources[n]))
             try:
                 cal = solve_rig(dets, sizes, board, sources, model=model, max_views=max_views, reference=reference,
-                                world=world, refine_intrinsics=refine_intrinsics)
+                                world=world, refine_intrinsics=refine_intrinsics, intrinsics=fixed)
             except CalibrationError as e:
                 if done:
                     raise

@@ -16,6 +16,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     b.add_argument("--dpi", type=int, default=300)
     b.set_defaults(func=run_board)
     for cmd, hlp in (("run", "calibrate intrinsics and extrinsics from videos or image folders"),
+                     ("extrinsics", "calibrate extrinsics only, with the intrinsics of a calibration file "
+                                    "(requires --intrinsics)"),
                      ("intrinsics", "calibrate intrinsics only (one source per camera)"),
                      ("wizard", "guided calibration: intrinsics, extrinsics, advice and a report")):
         r = subsub.add_parser(cmd, help=hlp, description=hlp, parents=parents)
@@ -28,7 +30,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
         r.add_argument("--max-views", type=int, default=40)
         r.add_argument("--reference", help="camera defining the world frame (default: the first)")
         r.add_argument("--world", choices=["camera", "board"], default="camera")
-        r.add_argument("--no-refine-intrinsics", action="store_true")
+        if cmd != "intrinsics":
+            r.add_argument("--intrinsics", metavar="CALIB_FILE",
+                           help="take K, distortion and model per camera from this calibration file (any format "
+                                "`mocap calibrate convert` reads, e.g. caliscope config.toml) instead of estimating "
+                                "them; cameras matched by name, else by order" + (" (required)" if cmd == "extrinsics"
+                                                                                   else ""))
+            r.add_argument("--refine-intrinsics", action="store_true",
+                           help="also refine supplied (--intrinsics / RealSense factory) intrinsics in the bundle "
+                                "adjustment (default: keep them fixed)")
+        r.add_argument("--no-refine-intrinsics", action="store_true",
+                       help="keep estimated intrinsics fixed in the bundle adjustment too")
         r.add_argument("--max-rms", type=float, default=1.0, help="wizard: quality target, pixels")
         r.add_argument("--min-coverage", type=float, default=0.5,
                        help="wizard: fraction of each image the board must have covered to stop early (0..1)")
@@ -60,11 +72,27 @@ def run_board(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    """`mocap calibrate run|intrinsics|wizard`."""
+    """`mocap calibrate run|extrinsics|intrinsics|wizard`."""
     from mocap.calibration.pipeline import calibrate_rig, resolve_sources, write_rig
 
+    if args.calib_mode == "extrinsics" and not getattr(args, "intrinsics", None):
+        print("error: `mocap calibrate extrinsics` needs --intrinsics CALIB_FILE (the cameras' intrinsics, e.g. a "
+              "caliscope config.toml or a previous `mocap calibrate intrinsics` result); use `mocap calibrate run` "
+              "to estimate intrinsics from the same videos", file=sys.stderr)
+        return 2
     sources = resolve_sources(args.videos)
     wizard = args.calib_mode == "wizard"
+    if args.calib_mode != "intrinsics":
+        if args.refine_intrinsics and args.no_refine_intrinsics:
+            print("error: --refine-intrinsics and --no-refine-intrinsics contradict each other", file=sys.stderr)
+            return 2
+        refine = True if args.refine_intrinsics else (False if args.no_refine_intrinsics else None)
+        from mocap.calibration.given_intrinsics import resolve_intrinsics
+
+        fixed = resolve_intrinsics(sources, args.intrinsics, say=lambda m: print(m))
+        for n, cam in fixed.items():
+            print(f"{n}: intrinsics from {cam.meta['intrinsics_from']}, "
+                  f"{'refined' if refine is True else 'fixed'} in the bundle adjustment")
     if wizard:
         print(f"step 1/3: reading {len(sources)} camera(s): {', '.join(sources)}")
     if args.calib_mode == "intrinsics":
@@ -94,17 +122,17 @@ def run_calibrate(args: argparse.Namespace) -> int:
         print(f"step 2/3: calibrating; stops early at RMS <= {args.max_rms} px with >= {args.min_views} views and "
               f">= {100 * args.min_coverage:.0f}% coverage per camera")
         wres = run_wizard(sources, args.board, targets, model=args.model, step=args.step, max_views=args.max_views,
-                          reference=args.reference, world=args.world,
-                          refine_intrinsics=not args.no_refine_intrinsics,
-                          show=not args.yes and display_available())
+                          reference=args.reference, world=args.world, refine_intrinsics=refine,
+                          show=not args.yes and display_available(), intrinsics=fixed, say=print)
         cal = wres.calibration
     else:
         cal = calibrate_rig(sources, args.board, model=args.model, step=args.step, max_views=args.max_views,
-                            reference=args.reference, world=args.world,
-                            refine_intrinsics=not args.no_refine_intrinsics, progress=True)
+                            reference=args.reference, world=args.world, refine_intrinsics=refine, progress=True,
+                            intrinsics=fixed)
     for n, it in cal.intrinsics.items():
         ba = cal.extrinsics.bundle.camera_rms[n] if cal.extrinsics else float("nan")
-        print(f"{n}: {len(cal.detections[n])} views, intrinsic RMS {it.rms:.3f} px, bundle RMS {ba:.3f} px, "
+        kind = "given intrinsics: PnP RMS" if it.given else "intrinsic RMS"
+        print(f"{n}: {len(cal.detections[n])} views, {kind} {it.rms:.3f} px, bundle RMS {ba:.3f} px, "
               f"f=({cal.rig[n].K[0, 0]:.1f}, {cal.rig[n].K[1, 1]:.1f})")
     for n, it in cal.intrinsics.items():
         if it.dist_reason:
@@ -137,6 +165,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:  # kept for the lead's registry
     """Dispatch (subcommands set their own func); without one, point at the help."""
-    print("usage: mocap calibrate {board,run,intrinsics,wizard,convert} ... (see `mocap calibrate --help`)",
+    print("usage: mocap calibrate {board,run,extrinsics,intrinsics,wizard,convert} ... (see `mocap calibrate --help`)",
           file=sys.stderr)
     return 2

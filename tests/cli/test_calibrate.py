@@ -65,3 +65,40 @@ def test_wizard_interactive_scripted_answer(shared_data, tmp_path, monkeypatch, 
                "--min-coverage", "0.05", "--min-views", "6"])
     text = capsys.readouterr().out
     assert rc == 1 and "not written" in text and not out.exists()
+
+
+def test_extrinsics_requires_intrinsics(tmp_path, capsys):
+    rc = main(["calibrate", "extrinsics", "--board", "charuco_a4", "--videos", str(tmp_path), "--out",
+               str(tmp_path / "c.toml")])
+    assert rc == 2 and "needs --intrinsics" in capsys.readouterr().err
+
+
+def _relative_poses(rig):
+    """cam_i -> cam_0 rotation and translation for every camera after the first."""
+    c0 = rig.cameras[0]
+    return [(c0.R @ c.R.T, c0.t - c0.R @ c.R.T @ c.t) for c in rig.cameras[1:]]
+
+
+@pytest.mark.slow
+def test_extrinsics_with_caliscope_intrinsics(shared_data, tmp_path, monkeypatch, capsys):
+    """Intrinsics held at caliscope's (config.toml, from its own intrinsic recordings): the extrinsics of the 48
+    frames must match caliscope's rig closely."""
+    from mocap.cameras.formats import read_calibration
+
+    monkeypatch.setenv("MOCAP_NO_PROGRESS", "1")
+    config = shared_data / "charuco_4cam/config.toml"
+    out = tmp_path / "calib.toml"
+    rc = main(["calibrate", "extrinsics", "--board", "charuco_4x5_dict4x4_1000_inverted", "--videos",
+               str(shared_data / "charuco_4cam/calibration/extrinsic"), "--intrinsics", str(config), "--out", str(out),
+               "--yes"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "matched by order: port_0 <- cam_0" in text and "fixed in the bundle adjustment" in text
+    rms = float(text.split("final RMS reprojection error ")[1].split()[0])
+    assert rms < 1.0
+    est, ref = read_calibration(out), read_calibration(config)
+    for c, r in zip(est, ref):
+        assert np.allclose(c.K, r.K) and np.allclose(c.dist, r.dist)
+    for (Re, te), (Rr, tr) in zip(_relative_poses(est), _relative_poses(ref)):
+        ang = np.degrees(np.arccos(np.clip((np.trace(Re.T @ Rr) - 1) / 2, -1, 1)))
+        assert ang < 1.0 and np.linalg.norm(te - tr) < 0.02
