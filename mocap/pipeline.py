@@ -135,15 +135,16 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
 
     result = PipelineResult(rig, kp2d, kp3d, outputs, timings, result_extras)
     result.extras["used"] = used
+    if fit_model:
+        _fit_stage(result, out, fit_model)
     if report:
         from mocap.viz.report import write_report
 
         t0 = time.perf_counter()
+        extra = [outputs["fit_check"]] if "fit_check" in outputs else []
         outputs["report"] = write_report(out / "report", rig, kp2d, kp3d, videos={v.stem: v for v in videos},
-                                         used=used, sync=result_extras.get("sync"))
+                                         used=used, sync=result_extras.get("sync"), extra_images=extra)
         timings["report"] = time.perf_counter() - t0
-    if fit_model:
-        _fit_stage(result, out, fit_model)
     if export_formats:
         _export_stage(result, out, export_formats)
     return result

@@ -240,7 +240,8 @@ def read_video_frame(path: Path, index: int) -> np.ndarray | None:
 
 def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoints3D,
                  videos: dict[str, Path] | None = None, title: str = "mocap reconstruction report",
-                 used: np.ndarray | None = None, sync: dict | None = None) -> Path:
+                 used: np.ndarray | None = None, sync: dict | None = None,
+                 extra_images: list[Path] | None = None) -> Path:
     """Write ``report.html`` with its PNG figures and one overlay image per camera into ``out_dir``.
 
     Args:
@@ -250,6 +251,7 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
         title: page title.
         used: optional ``(C, T, P, J)`` mask of views kept by the triangulation.
         sync: optional camera -> (estimated offset, confidence, applied offset) in frames.
+        extra_images: further PNGs in ``out_dir`` to show (e.g. the body-fit check image).
 
     Returns:
         Path of ``report.html``.
@@ -288,7 +290,7 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
            "<td>-</td>")
         + "</tr>" for n in kp2d.camera_names
     )
-    imgs = "".join(f'<p><img src="{p.name}" style="max-width:100%"></p>' for p in figs)
+    imgs = "".join(f'<p><img src="{p.name}" style="max-width:100%"></p>' for p in [*figs, *(extra_images or [])])
     ov = "".join(f'<img src="{p.name}" style="height:420px;margin:4px">' for p in overlays)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 12px;text-align:right}}</style></head><body>
