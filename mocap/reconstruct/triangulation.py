@@ -111,32 +111,41 @@ def triangulate_weighted_dlt(Rt: np.ndarray, xy: np.ndarray, w: np.ndarray) -> n
             f"triangulate_weighted_dlt: got Rt {Rt.shape}, xy {xy.shape}, w {w.shape}; expected (C, 3, 4), "
             "(C, N, 2), (C, N)"
         )
-    return _dlt(_dlt_basis(Rt), xy, w)
-
-
-def _dlt(basis: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """:func:`triangulate_weighted_dlt` with a precomputed :func:`_dlt_basis` ``(C, 4, 12)`` (no checks)."""
-    C, N = w.shape
     with np.errstate(invalid="ignore"):
         ok = (w > 0) & _finite(xy)  # NaN weights compare False
-    w2 = np.where(ok, w * w, 0.0)
     x = np.where(ok, xy[..., 0], 0.0)
     y = np.where(ok, xy[..., 1], 0.0)
-    # sum_c w2 [(x P2 - P0)(x P2 - P0)^T + (y P2 - P1)(y P2 - P1)^T] expanded into four per-camera 4x4 terms
-    # whose per-point coefficients are (x^2 + y^2, -x, -y, 1) * w2: one matrix product over all points.
-    coef = np.empty((C, 4, N))
-    np.multiply(w2, x * x + y * y, out=coef[:, 0])
-    np.multiply(w2, -x, out=coef[:, 1])
-    np.multiply(w2, -y, out=coef[:, 2])
-    coef[:, 3] = w2
-    M = coef.reshape(4 * C, N).T @ basis.reshape(4 * C, 12)
-    X = _solve_sym3(M)
+    X = _solve_normal(_dlt_basis(Rt), _coef(x, y), np.where(ok, w * w, 0.0)).T.copy()
     X[np.count_nonzero(ok, axis=0) < 2] = np.nan
     return X
 
 
+def _coef(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-view coefficients ``(C, 4, N)`` ``(x^2 + y^2, -x, -y, 1)`` of the DLT basis (x, y finite, 0 if unused)."""
+    C, N = x.shape
+    coef = np.empty((C, 4, N))
+    np.multiply(x, x, out=coef[:, 0])
+    coef[:, 0] += y * y
+    np.negative(x, out=coef[:, 1])
+    np.negative(y, out=coef[:, 2])
+    coef[:, 3] = 1.0
+    return coef
+
+
+def _solve_normal(basis: np.ndarray, coef: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """DLT points ``(3, N)`` from basis ``(C, 4, 9)``, coefficients ``(C, 4, N)``, squared weights ``(C, N)``.
+
+    ``sum_c w2 [(x P2 - P0)(x P2 - P0)^T + (y P2 - P1)(y P2 - P1)^T]`` expanded into four per-camera terms whose
+    per-point coefficients are ``(x^2 + y^2, -x, -y, 1) * w2``: one matrix product over all points.
+    """
+    C, _, N = coef.shape
+    cw = coef * w2[:, None, :]
+    return _solve_sym3(basis.reshape(4 * C, 9).T @ cw.reshape(4 * C, N))
+
+
 def _dlt_basis(Rt: np.ndarray) -> np.ndarray:
-    """Per camera ``(C, 4, 12)``: the upper 3 rows of P2P2^T, P2P0^T+P0P2^T, P2P1^T+P1P2^T, P0P0^T+P1P1^T."""
+    """Per camera ``(C, 4, 9)``: entries ``(A00, A01, A02, b0, A11, A12, b1, A22, b2)`` of the 3x4 upper block of
+    P2P2^T, P2P0^T+P0P2^T, P2P1^T+P1P2^T, P0P0^T+P1P1^T."""
     P0, P1, P2 = Rt[:, 0], Rt[:, 1], Rt[:, 2]
 
     def outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,17 +153,17 @@ def _dlt_basis(Rt: np.ndarray) -> np.ndarray:
 
     terms = [outer(P2, P2), outer(P2, P0) + outer(P0, P2), outer(P2, P1) + outer(P1, P2),
              outer(P0, P0) + outer(P1, P1)]
-    return np.stack([t.reshape(-1, 12) for t in terms], axis=1)
+    keep = [0, 1, 2, 3, 5, 6, 7, 10, 11]
+    return np.stack([t.reshape(-1, 12)[:, keep] for t in terms], axis=1)
 
 
 def _solve_sym3(M: np.ndarray) -> np.ndarray:
-    """Solve ``A X = -b`` for rows ``M (N, 12)`` holding ``[A | b]`` (3x4, A symmetric) by the adjugate.
+    """Solve ``A X = -b`` for ``M (9, *S)`` holding ``(A00, A01, A02, b0, A11, A12, b1, A22, b2)`` (A symmetric)
+    by the adjugate, for every index of ``S`` at once.
 
-    Returns ``(N, 3)``; NaN where A is (numerically) singular.
+    Returns ``(3, *S)``; NaN where A is (numerically) singular.
     """
-    a, b_, c, p = M[:, 0], M[:, 1], M[:, 2], M[:, 3]
-    d, e, q = M[:, 5], M[:, 6], M[:, 7]
-    g, r = M[:, 10], M[:, 11]
+    a, b_, c, p, d, e, q, g, r = M
     # A = [[a, b, c], [b, d, e], [c, e, g]], rhs = -[p, q, r]
     c00 = d * g - e * e
     c01 = c * e - b_ * g
@@ -163,14 +172,14 @@ def _solve_sym3(M: np.ndarray) -> np.ndarray:
     c12 = b_ * c - a * e
     c22 = a * d - b_ * b_
     det = a * c00 + b_ * c01 + c * c02
-    scale = (a + d + g) / 3.0
-    singular = ~(np.abs(det) > 1e-12 * np.abs(scale) ** 3)
+    scale = np.abs(a + d + g) * (1.0 / 3.0)
+    singular = ~(np.abs(det) > 1e-12 * (scale * scale * scale))
     inv = -1.0 / np.where(singular, 1.0, det)
-    X = np.empty((M.shape[0], 3))
-    X[:, 0] = (c00 * p + c01 * q + c02 * r) * inv
-    X[:, 1] = (c01 * p + c11 * q + c12 * r) * inv
-    X[:, 2] = (c02 * p + c12 * q + c22 * r) * inv
-    X[singular] = np.nan
+    inv[singular] = np.nan
+    X = np.empty((3,) + a.shape)
+    np.multiply(c00 * p + c01 * q + c02 * r, inv, out=X[0])
+    np.multiply(c01 * p + c11 * q + c12 * r, inv, out=X[1])
+    np.multiply(c02 * p + c12 * q + c22 * r, inv, out=X[2])
     return X
 
 
@@ -204,6 +213,82 @@ def _project_normalized(Rt: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.n
     return p, z
 
 
+class _Geometry:
+    """Per-rig constants of the fast path (cached on the cameras' values)."""
+
+    def __init__(self, rig) -> None:
+        cams = rig.cameras
+        self.C = C = len(cams)
+        self.Rt = rig.extrinsics
+        self.basis = _dlt_basis(self.Rt)
+        self.basis_t = np.ascontiguousarray(self.basis.transpose(0, 2, 1))  # (C, 9, 4)
+        self.f = np.array([0.5 * (c.K[0, 0] + c.K[1, 1]) for c in cams])
+        # rows: x of every camera, then y, then z: (3C, 3) and (3C, 1)
+        self.A = np.ascontiguousarray(self.Rt[:, :, :3].transpose(1, 0, 2).reshape(3 * C, 3))
+        self.b = np.ascontiguousarray(self.Rt[:, :, 3].T.reshape(3 * C, 1))
+        self.centres = -np.einsum("cji,cj->ci", self.Rt[:, :, :3], self.Rt[:, :, 3])
+        self.pinhole = all(c.model == "pinhole" for c in cams)
+        K = np.stack([c.K for c in cams])
+        self.fx, self.fy = K[:, 0, 0, None], K[:, 1, 1, None]
+        self.cx, self.cy, self.skew = K[:, 0, 2, None], K[:, 1, 2, None], K[:, 0, 1, None]
+        d = np.zeros((C, 12))
+        for i, c in enumerate(cams):
+            d[i, :min(12, c.dist.size)] = c.dist[:12]
+        self.dist = tuple(d[:, j:j + 1] for j in range(12))
+        self.rational = bool(np.any(d[:, 5:8]))
+        self.prism = bool(np.any(d[:, 8:]))
+        self.distorted = bool(np.any(d))
+        ia, ib = _pairs(C)
+        self.ia, self.ib = ia, ib
+
+    def project(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points ``(3, M)`` -> normalised ``px, py`` and depth ``z``, each ``(C, M)``."""
+        xc = (self.A @ X + self.b).reshape(3, self.C, -1)
+        z = xc[2]
+        iz = 1.0 / z
+        return xc[0] * iz, xc[1] * iz, z
+
+    def sq_errors(self, X: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared normalised reprojection errors ``(C, M)`` of points ``(3, M)`` against ``x, y`` ``(C, M)``
+        (inf behind a camera or for a non-finite point) and the depths ``(C, M)``."""
+        px, py, z = self.project(X)
+        px -= x
+        py -= y
+        px *= px
+        py *= py
+        px += py
+        px[~(z > 1e-9)] = np.inf  # NaN depth (non-finite X) too
+        return px, z
+
+    def raw_pixels(self, X: np.ndarray) -> np.ndarray:
+        """Raw (distorted) pixel projections ``(C, M, 2)`` of ``(3, M)`` points (pinhole rigs); NaN behind."""
+        x, y, z = self.project(X)
+        if self.distorted:
+            x, y = _distort_xy(x, y, self.dist, self.rational, self.prism)
+        out = np.empty(x.shape + (2,))
+        out[..., 0] = self.fx * x + self.skew * y + self.cx
+        out[..., 1] = self.fy * y + self.cy
+        out[~(z > 0)] = np.nan
+        return out
+
+
+def _distort_xy(x: np.ndarray, y: np.ndarray, k: tuple, rational: bool, prism: bool) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV pinhole distortion of normalised ``x, y`` with coefficients ``k`` (12 entries, broadcastable)."""
+    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4 = k
+    r2 = x * x + y * y
+    rad = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    if rational:
+        rad = rad / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xy2 = 2.0 * x * y
+    xd = x * rad + p1 * xy2 + p2 * (r2 + 2.0 * x * x)
+    yd = y * rad + p1 * (r2 + 2.0 * y * y) + p2 * xy2
+    if prism:
+        r4 = r2 * r2
+        xd += s1 * r2 + s2 * r4
+        yd += s3 * r2 + s4 * r4
+    return xd, yd
+
+
 def _pixel_errors(Rt: np.ndarray, f: np.ndarray, xy: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Approximate pixel reprojection errors ``(C, ..., N)`` (normalised error x focal); inf behind a camera."""
     p, z = _project_normalized(Rt, X)
@@ -212,17 +297,6 @@ def _pixel_errors(Rt: np.ndarray, f: np.ndarray, xy: np.ndarray, X: np.ndarray) 
     e = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2) * f.reshape(fshape)
     e = np.where(z > 1e-9, e, np.inf)
     return np.where(_finite(X), e, np.inf)
-
-
-def _reweighted_dlt(Rt: np.ndarray, basis: np.ndarray, xy: np.ndarray, w: np.ndarray, X0: np.ndarray) -> np.ndarray:
-    """One DLT pass with rows divided by the depth of ``X0`` (approximates the geometric error)."""
-    _, z = _project_normalized(Rt, X0)
-    zf = np.where(np.isfinite(z) & (z > 1e-9), z, np.nan)
-    w2 = w / zf
-    X = _dlt(basis, xy, np.where(np.isfinite(w2), w2, 0.0))
-    bad = ~_finite(X)
-    X[bad] = X0[bad]
-    return X
 
 
 def refine_points(Rt: np.ndarray, f: np.ndarray, xy: np.ndarray, w: np.ndarray, X: np.ndarray,
@@ -282,69 +356,34 @@ def refine_points(Rt: np.ndarray, f: np.ndarray, xy: np.ndarray, w: np.ndarray, 
     return X
 
 
-def undistort_fast(rig, uv: np.ndarray, tol: float = 1e-13, max_iter: int = 40) -> np.ndarray:
-    """Raw pixels ``(C, N, 2)`` -> undistorted normalised coordinates, like ``rig.undistort_normalized``.
-
-    Pinhole cameras with up to 5 coefficients are undistorted by a vectorised fixed-point iteration (OpenCV's
-    scheme) that stops when the update is below ``tol``; any point whose re-distortion misses its pixel by more than
-    1e-9 (normalised units), and every other camera model, goes through ``camera.undistort_normalized`` (OpenCV).
-    Same result to ~1e-12, about twice as fast as OpenCV's per-point solver.
-    """
-    from mocap.geometry.projection import distort_normalized
-
-    if uv.shape[1] < 4096:  # small batches (live frames): OpenCV's per-point solver has less overhead
-        return rig.undistort_normalized(uv)
-    out = np.empty(uv.shape)
-    for c, cam in enumerate(rig.cameras):
-        d = cam.dist
-        if cam.model != "pinhole" or d.size > 5:
-            out[c] = cam.undistort_normalized(uv[c])
-            continue
-        K = cam.K
-        yd = (uv[c, :, 1] - K[1, 2]) / K[1, 1]
-        xd = (uv[c, :, 0] - K[0, 2] - K[0, 1] * yd) / K[0, 0]
-        k1, k2, p1, p2, k3 = np.concatenate([d, np.zeros(5 - d.size)])
-        x, y = xd.copy(), yd.copy()
-        if np.any(d):
-            for it in range(max_iter):
-                r2 = x * x + y * y
-                rad = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-                xn = (xd - (2 * p1 * x * y + p2 * (r2 + 2 * x * x))) / rad
-                yn = (yd - (p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)) / rad
-                if it % 4 == 3:
-                    step = np.nanmax(np.abs(xn - x) + np.abs(yn - y), initial=0.0)
-                    x, y = xn, yn
-                    if step < tol:
-                        break
-                else:
-                    x, y = xn, yn
-            back = distort_normalized(np.stack([x, y], -1), d)
-            miss = ~(np.abs(back[:, 0] - xd) + np.abs(back[:, 1] - yd) <= 1e-9) & np.isfinite(xd) & np.isfinite(yd)
-            if miss.any():
-                fix = cam.undistort_normalized(uv[c][miss])
-                x[miss], y[miss] = fix[:, 0], fix[:, 1]
-        out[c, :, 0], out[c, :, 1] = x, y
-    return out
+_GEOMETRY_CACHE: dict[bytes, _Geometry] = {}
 
 
-def _focals(rig) -> np.ndarray:
-    return np.array([0.5 * (c.K[0, 0] + c.K[1, 1]) for c in rig.cameras])
-
-
-_GEOMETRY_CACHE: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _rig_geometry(rig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(Rt (C,3,4), DLT basis (C,4,12), focal (C,))`` of a rig, cached on the cameras' K, R, t values."""
-    key = b"".join(c.K.tobytes() + c.R.tobytes() + c.t.tobytes() for c in rig.cameras)
+def _rig_geometry(rig) -> _Geometry:
+    """The rig's :class:`_Geometry`, cached on the cameras' K, distortion, model, R and t values."""
+    key = b"".join(c.K.tobytes() + c.R.tobytes() + c.t.tobytes() + c.dist.tobytes() + c.model.encode()
+                   for c in rig.cameras)
     hit = _GEOMETRY_CACHE.get(key)
     if hit is None:
-        Rt = rig.extrinsics
-        hit = (Rt, _dlt_basis(Rt), _focals(rig))
+        hit = _Geometry(rig)
         if len(_GEOMETRY_CACHE) > 16:
             _GEOMETRY_CACHE.clear()
         _GEOMETRY_CACHE[key] = hit
     return hit
+
+
+def _undistort(rig, uv: np.ndarray) -> np.ndarray:
+    """Raw pixels ``(C, N, 2)`` -> undistorted normalised ``(C, N, 2)`` through each camera's model."""
+    from mocap.geometry.projection import undistort_to_normalized
+
+    out = np.empty(uv.shape)
+    for c, cam in enumerate(rig.cameras):
+        out[c] = undistort_to_normalized(uv[c], cam.K, cam.dist, cam.model)
+    return out
+
+
+#: points per block of :func:`triangulate` (its temporaries stay in the CPU cache)
+_BLOCK = 4096
 
 
 # --------------------------------------------------------------------------- robust triangulation
@@ -399,81 +438,24 @@ def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, m
         if conf.shape != uv.shape[:-1]:
             raise KeypointsError(f"confidences have shape {conf.shape}; expected {uv.shape[:-1]} to match the points")
         cf = conf.reshape(C, N)
-    detected = _finite(uvf) & np.isfinite(cf)
-    xy = undistort_fast(rig, uvf) if N else np.zeros((C, 0, 2))
-    detected &= _finite(xy)
-    cand = detected & (cf >= min_conf) & (cf > 0)
-    n_det, n_cand = np.count_nonzero(detected, axis=0), np.count_nonzero(cand, axis=0)
-    reason = np.zeros(N, dtype=np.uint8)
-    reason[n_det < min_views] = REASON_TOO_FEW_VIEWS
-    reason[(n_det >= min_views) & (n_cand < min_views)] = REASON_LOW_CONFIDENCE
-    Rt, basis, f = _rig_geometry(rig)
-    w_all = np.where(cand, cf, 0.0)
-
     pr = None
     if prior is not None:
         prior = np.asarray(prior, dtype=float)
         if prior.shape != batch + (3,):
             raise KeypointsError(f"prior has shape {prior.shape}; expected {batch + (3,)}")
         pr = prior.reshape(N, 3)
-    X = np.full((N, 3), np.nan)
-    inl = np.zeros((C, N), dtype=bool)
-    todo = _index(reason == 0)
-    if _count(todo, N):
-        xs, ws, cs = xy[:, todo], w_all[:, todo], cand[:, todo]
-        X0 = _dlt(basis, xs, ws)
-        err = _pixel_errors(Rt, f, xs, X0)
-        fine = np.where(cs, err <= reproj_threshold_px, True).all(0) & _finite(X0)
-        prs = None
-        if pr is not None:
-            prs = pr[todo]
-            far = _finite(prs) & ~(np.linalg.norm(X0 - prs, axis=-1) <= prior_radius_m)
-            fine &= ~far
-        Xs = X0.copy()
-        ins = cs.copy()
-        hard = np.flatnonzero(~fine)
-        if hard.size:
-            Xh, inh = _consensus(Rt, basis, f, xs[:, hard], ws[:, hard], cs[:, hard], reproj_threshold_px,
-                                 None if prs is None else prs[hard], prior_radius_m)
-            Xs[hard], ins[:, hard] = Xh, inh
-        X[todo], inl[:, todo] = Xs, ins
-
-    # final estimate on the inliers: depth-reweighted DLT, optional Gauss-Newton
-    keep = np.count_nonzero(inl, axis=0) >= min_views
-    need = (reason == 0) & ~keep
-    reason[need] = REASON_REPROJ_ERROR
-    inl[:, ~keep] = False
-    idx = _index(keep)
-    if _count(idx, N):
-        wk = np.where(inl[:, idx], w_all[:, idx], 0.0)
-        Xk = _reweighted_dlt(Rt, basis, xy[:, idx], wk, X[idx])
-        if refine:
-            Xk = refine_points(Rt, f, xy[:, idx], wk, Xk)
-        X[idx] = Xk
-    X[~keep] = np.nan
-    # reprojection errors in raw pixels through the full camera models; a used view with the point behind
-    # it (NaN projection) makes the point degenerate
-    view_err = np.full((C, N), np.nan)
-    okm = _finite(X)
-    reason[(reason == 0) & ~okm] = REASON_DEGENERATE
-    okX = _index(okm)
-    if _count(okX, N):
-        if raw_pixel_errors:
-            proj = rig.project(X[okX])  # (C, n, 2)
-            d = proj - uvf[:, okX]
-            e = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2)
-        else:
-            e = _pixel_errors(Rt, f, xy[:, okX], X[okX])
-            e[~np.isfinite(e)] = np.nan
-        view_err[:, okX] = np.where(detected[:, okX], e, np.nan)
-        behind = np.any(inl[:, okX] & ~np.isfinite(e), axis=0)
-        if behind.any():
-            bad = np.arange(N)[okX][behind]
-            reason[bad] = REASON_DEGENERATE
-            X[bad] = np.nan
-            view_err[:, bad] = np.nan
-    inl[:, reason != 0] = False
-    n_views = np.count_nonzero(inl, axis=0).astype(int)
+    geo = _rig_geometry(rig)
+    xy = _undistort(rig, uvf) if N else np.zeros((C, 0, 2))
+    out = _Out(C, N)
+    raw = raw_pixel_errors and geo.pinhole
+    for b in range(0, N, _BLOCK):
+        sl = slice(b, min(N, b + _BLOCK))
+        _block(geo, uvf[:, sl], xy[:, sl], cf[:, sl], None if pr is None else pr[sl], out, sl, min_views, min_conf,
+               reproj_threshold_px, refine, prior_radius_m, raw)
+    X, inl, view_err, reason = out.X, out.inl, out.view_err, out.reason
+    if raw_pixel_errors and not raw:  # a fisheye camera: raw errors through the cameras' own models
+        _raw_errors_rig(rig, uvf, out)
+    n_views = np.count_nonzero(inl, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_err = np.where(inl, view_err, 0.0).sum(0) / n_views
         mean_conf = np.where(inl, cf, 0.0).sum(0) / n_views
@@ -482,7 +464,7 @@ def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, m
     return TriangulationResult(
         X=X.reshape(batch + (3,)),
         reproj_error_px=mean_err.reshape(batch),
-        n_views=n_views.reshape(batch),
+        n_views=n_views.astype(int).reshape(batch),
         used=inl.reshape((C,) + batch),
         reason=reason.reshape(batch),
         view_error_px=view_err.reshape((C,) + batch),
@@ -490,6 +472,127 @@ def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, m
         meta={"min_views": min_views, "min_conf": min_conf, "reproj_threshold_px": reproj_threshold_px,
               "refine": refine},
     )
+
+
+class _Out:
+    """Output arrays of :func:`_triangulate`, filled block by block."""
+
+    def __init__(self, C: int, N: int) -> None:
+        self.X = np.full((N, 3), np.nan)
+        self.inl = np.zeros((C, N), dtype=bool)
+        self.view_err = np.full((C, N), np.nan)
+        self.reason = np.zeros(N, dtype=np.uint8)
+        self.detected = np.zeros((C, N), dtype=bool)
+
+
+def _raw_errors_rig(rig, uvf: np.ndarray, out: _Out) -> None:
+    """Replace ``out.view_err`` by raw-pixel errors through the cameras' own projection (non-pinhole rigs)."""
+    ok = _finite(out.X)
+    idx = np.flatnonzero(ok)
+    if not idx.size:
+        return
+    proj = rig.project(out.X[idx])
+    d = proj - uvf[:, idx]
+    e = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2)
+    out.view_err[:, idx] = np.where(out.detected[:, idx], e, np.nan)
+    behind = np.any(out.inl[:, idx] & ~np.isfinite(e), axis=0)
+    if behind.any():
+        bad = idx[behind]
+        out.reason[bad] = REASON_DEGENERATE
+        out.X[bad] = np.nan
+        out.view_err[:, bad] = np.nan
+        out.inl[:, bad] = False
+
+
+def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: np.ndarray | None, out: _Out,
+           sl: slice, min_views: int, min_conf: float, thr: float, refine: bool, prior_radius_m: float,
+           raw: bool) -> None:
+    """:func:`triangulate` on one block of ``n`` points: ``uv``, ``xy`` ``(C, n, 2)``, ``cf`` ``(C, n)``.
+
+    Points are coordinate-major ``(3, n)`` inside (contiguous rows for the element-wise work).
+    """
+    C, n = cf.shape
+    x, y = xy[..., 0], xy[..., 1]
+    detected = np.isfinite(x) & np.isfinite(y) & np.isfinite(cf)  # xy is NaN wherever uv is
+    cand = detected & (cf >= min_conf) & (cf > 0)
+    n_det, n_cand = np.count_nonzero(detected, axis=0), np.count_nonzero(cand, axis=0)
+    reason = np.zeros(n, dtype=np.uint8)
+    reason[n_det < min_views] = REASON_TOO_FEW_VIEWS
+    reason[(n_det >= min_views) & (n_cand < min_views)] = REASON_LOW_CONFIDENCE
+    x = np.where(detected, x, 0.0)
+    y = np.where(detected, y, 0.0)
+    w = np.where(cand, cf, 0.0)
+    coef = _coef(x, y)
+    thr2 = (thr / geo.f[:, None]) ** 2  # thresholds on squared normalised errors (C, 1)
+
+    X = np.full((3, n), np.nan)
+    inl = np.zeros((C, n), dtype=bool)
+    z = np.full((C, n), np.nan)
+    todo = _index(reason == 0)
+    m = _count(todo, n)
+    if m:
+        xs, ys, cs, ws, cos = x[:, todo], y[:, todo], cand[:, todo], w[:, todo], coef[:, :, todo]
+        w2s = ws * ws
+        X0 = _solve_normal(geo.basis, cos, w2s)
+        e2, zs = geo.sq_errors(X0, xs, ys)
+        fine = ~np.any(cs & ~(e2 <= thr2), axis=0)
+        fine &= np.isfinite(X0[0])
+        prs = None
+        if pr is not None:
+            prs = pr[todo].T
+            d = X0 - prs
+            far = _finite(prs.T) & ~(np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) <= prior_radius_m)
+            fine &= ~far
+        ins = cs.copy()
+        hard = np.flatnonzero(~fine)
+        if hard.size:
+            Xh, inh, zh = _consensus(geo, xs[:, hard], ys[:, hard], cos[:, :, hard], w2s[:, hard], cs[:, hard],
+                                     thr, thr2, None if prs is None else prs[:, hard], prior_radius_m)
+            X0[:, hard], ins[:, hard], zs[:, hard] = Xh, inh, zh
+        X[:, todo], inl[:, todo], z[:, todo] = X0, ins, zs
+
+    # final estimate on the inliers: depth-reweighted DLT, optional Gauss-Newton
+    keep = np.count_nonzero(inl, axis=0) >= min_views
+    reason[(reason == 0) & ~keep] = REASON_REPROJ_ERROR
+    inl[:, ~keep] = False
+    idx = _index(keep)
+    if _count(idx, n):
+        zi = z[:, idx]
+        ww = np.where(inl[:, idx] & (zi > 1e-9), w[:, idx] / zi, 0.0)
+        Xk = _solve_normal(geo.basis, coef[:, :, idx], ww * ww)
+        bad = ~np.isfinite(Xk[0])
+        if bad.any():
+            Xk[:, bad] = X[:, idx][:, bad]
+        if refine:
+            wk = np.where(inl[:, idx], w[:, idx], 0.0)
+            Xk = refine_points(geo.Rt, geo.f, xy[:, idx], wk, Xk.T).T
+        X[:, idx] = Xk
+    X[:, ~keep] = np.nan
+    # reprojection errors (raw pixels through the full camera models, or focal x normalised error); a used view
+    # with the point behind it makes the point degenerate
+    view_err = np.full((C, n), np.nan)
+    okm = np.isfinite(X[0])
+    reason[(reason == 0) & ~okm] = REASON_DEGENERATE
+    okX = _index(okm)
+    if _count(okX, n):
+        Xo = X[:, okX]
+        if raw:
+            d = geo.raw_pixels(Xo) - uv[:, okX]
+            e = np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
+        else:
+            e2, _ = geo.sq_errors(Xo, x[:, okX], y[:, okX])
+            e = np.sqrt(e2) * geo.f[:, None]
+            e[np.isinf(e)] = np.nan
+        view_err[:, okX] = np.where(detected[:, okX], e, np.nan)
+        behind = np.any(inl[:, okX] & ~np.isfinite(e), axis=0)
+        if behind.any():
+            bad = np.arange(n)[okX][behind]
+            reason[bad] = REASON_DEGENERATE
+            X[:, bad] = np.nan
+            view_err[:, bad] = np.nan
+    inl[:, reason != 0] = False
+    out.X[sl], out.inl[:, sl], out.view_err[:, sl], out.reason[sl], out.detected[:, sl] = (
+        X.T, inl, view_err, reason, detected)
 
 
 _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -503,60 +606,83 @@ def _pairs(C: int) -> tuple[np.ndarray, np.ndarray]:
     return _PAIRS[C]
 
 
-def _consensus(Rt: np.ndarray, basis: np.ndarray, f: np.ndarray, xy: np.ndarray, w: np.ndarray, cand: np.ndarray,
-               thr: float,
-               prior: np.ndarray | None = None, prior_radius_m: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise hypothesise-and-verify over camera pairs for ``(C, M)`` hard points; returns X ``(M, 3)`` and
-    inliers ``(C, M)``.
+_SIN30 = np.sin(np.deg2rad(30.0))
 
-    Score of a pair's point: number of agreeing views first; among equal counts, the better-conditioned pair
-    (larger angle between the two rays, up to 30 degrees) and then the smaller mean error. With a ``prior``
-    ``(M, 3)``, points within ``prior_radius_m`` of it come first.
+
+def _consensus(geo: _Geometry, x: np.ndarray, y: np.ndarray, coef: np.ndarray, w2: np.ndarray, cand: np.ndarray,
+               thr: float, thr2: np.ndarray, prior: np.ndarray | None = None,
+               prior_radius_m: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise hypothesise-and-verify over camera pairs for ``(C, M)`` hard points; returns X ``(3, M)``,
+    inliers ``(C, M)`` and the depths of X in every camera ``(C, M)``.
+
+    Every camera pair proposes the DLT point of its two views (all pairs at once: each view's normal-equation
+    term is computed once and a pair adds two of them; one batched 3x3 solve). Score of a pair's point: number
+    of agreeing views first; among equal counts, the better-conditioned pair (larger angle between the two rays,
+    up to 30 degrees) and then the smaller mean error. With a ``prior`` ``(3, M)``, points within
+    ``prior_radius_m`` of it come first.
     """
     C, M = cand.shape
-    ia, ib = _pairs(C)
+    ia, ib = geo.ia, geo.ib
     K = ia.size
-    kk = np.arange(K)
-    # hypotheses: (C, K*M) weights with only the pair's two views
+    # per-view weighted normal-equation terms (C, 9, M); a pair's system is the sum of its two views' terms
+    G = np.matmul(geo.basis_t, coef * w2[:, None, :])
     both = cand[ia] & cand[ib]  # (K, M)
-    wp = np.zeros((C, K, M))
-    wp[ia, kk] = np.where(both, w[ia], 0.0)
-    wp[ib, kk] = np.where(both, w[ib], 0.0)
-    xyk = np.broadcast_to(xy[:, None], (C, K, M, 2)).reshape(C, K * M, 2)
-    Xh = _dlt(basis, xyk, wp.reshape(C, K * M)).reshape(K, M, 3)
-    err = _pixel_errors(Rt, f, xy[:, None], Xh)  # (C, K, M)
-    inl = cand[:, None] & (err <= thr)
-    count = inl.sum(0)  # (K, M)
-    mean_e = np.where(inl, err, 0.0).sum(0) / np.maximum(count, 1)
-    centres = -np.einsum("cji,cj->ci", Rt[:, :, :3], Rt[:, :, 3])  # (C, 3)
-    ra = Xh - centres[ia][:, None]
-    rb = Xh - centres[ib][:, None]
+    Xh = _solve_sym3((G[ia] + G[ib]).transpose(1, 0, 2))  # (3, K, M)
+    Xh[:, ~both] = np.nan
+    # errors of every hypothesis in every view (C, K, M)
+    px, py, z = geo.project(Xh.reshape(3, K * M))
+    px = px.reshape(C, K, M)
+    py = py.reshape(C, K, M)
+    px -= x[:, None]
+    py -= y[:, None]
+    e2 = px * px
+    e2 += py * py
+    inl = (e2 <= thr2[:, :, None]) & (z.reshape(C, K, M) > 1e-9)
+    inl &= cand[:, None]
+    count = np.count_nonzero(inl, axis=0)  # (K, M)
+    err = np.sqrt(e2, out=e2)
+    err[~inl] = 0.0
+    mean_e = (geo.f @ err.reshape(C, K * M)).reshape(K, M) / np.maximum(count, 1)
+    # conditioning: sine of the angle between the pair's two rays, saturating at 30 degrees
+    ca, cb = geo.centres[ia].T[:, :, None], geo.centres[ib].T[:, :, None]  # (3, K, 1)
+    ra = Xh - ca
+    rb = Xh - cb
+    dot = ra[0] * rb[0] + ra[1] * rb[1] + ra[2] * rb[2]
+    na = ra[0] * ra[0] + ra[1] * ra[1] + ra[2] * ra[2]
+    nb = rb[0] * rb[0] + rb[1] * rb[1] + rb[2] * rb[2]
     with np.errstate(invalid="ignore", divide="ignore"):
-        cos = (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
-    angle = np.arccos(np.clip(np.nan_to_num(cos, nan=1.0), -1.0, 1.0))
-    conditioning = np.minimum(np.sin(np.minimum(angle, np.pi - angle)) / np.sin(np.deg2rad(30.0)), 1.0)
-    score = count * 4.0 + conditioning - 2.0 * np.minimum(mean_e / thr, 1.0)
+        c2 = dot * dot / (na * nb)
+    c2[~(c2 <= 1.0)] = 1.0  # NaN (no hypothesis) -> parallel
+    conditioning = np.minimum(np.sqrt(1.0 - c2) * (1.0 / _SIN30), 1.0)
+    score = count * 4.0 + conditioning - 2.0 * np.minimum(mean_e * (1.0 / thr), 1.0)
     if prior is not None:
-        near = np.linalg.norm(Xh - prior[None], axis=-1) <= prior_radius_m
-        has = _finite(prior)[None]
-        score = score + np.where(has & near, 4.0 * (C + 1), 0.0)
-    score = np.where(_finite(Xh) & (count >= 2), score, -np.inf)
+        d = Xh - prior[:, None, :]
+        near = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) <= prior_radius_m
+        has = np.isfinite(prior).all(0)[None]
+        score += np.where(has & near, 4.0 * (C + 1), 0.0)
+    score[~(np.isfinite(Xh[0]) & (count >= 2))] = -np.inf
     best = np.argmax(score, axis=0)  # (M,)
     ar = np.arange(M)
     inliers = inl[:, best, ar]  # (C, M)
     inliers &= np.isfinite(score[best, ar])[None]
-    X = _dlt(basis, xy, np.where(inliers, w, 0.0))
-    for _ in range(1):
-        e = _pixel_errors(Rt, f, xy, X)
-        new = cand & (e <= thr)
-        Xn = _dlt(basis, xy, np.where(new, w, 0.0))
-        take = (new.sum(0) >= inliers.sum(0)) & _finite(Xn)
-        X = np.where(take[:, None], Xn, X)
-        inliers = np.where(take[None], new, inliers)
+
+    def dlt(mask: np.ndarray) -> np.ndarray:
+        Xm = _solve_sym3(np.einsum("cm,ckm->km", mask.astype(float), G))
+        Xm[:, np.count_nonzero(mask, axis=0) < 2] = np.nan
+        return Xm
+
+    X = dlt(inliers)
+    # one re-selection round: the views agreeing with the winner's re-triangulated point
+    e2, _ = geo.sq_errors(X, x, y)
+    new = cand & (e2 <= thr2)
+    Xn = dlt(new)
+    take = (np.count_nonzero(new, axis=0) >= np.count_nonzero(inliers, axis=0)) & np.isfinite(Xn[0])
+    X = np.where(take[None], Xn, X)
+    inliers = np.where(take[None], new, inliers)
     # the returned inliers must agree with the returned X
-    e = _pixel_errors(Rt, f, xy, X)
-    inliers &= e <= thr
-    return X, inliers
+    e2, z = geo.sq_errors(X, x, y)
+    inliers &= e2 <= thr2
+    return X, inliers, z
 
 
 def running_median(X: np.ndarray, half_window: int) -> np.ndarray:
@@ -692,5 +818,5 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
 __all__ = [
     "REASONS", "REASON_OK", "REASON_TOO_FEW_VIEWS", "REASON_LOW_CONFIDENCE", "REASON_REPROJ_ERROR",
     "REASON_DEGENERATE", "REASON_TEMPORAL", "TriangulationResult", "triangulate_weighted_dlt", "triangulate",
-    "triangulate_keypoints", "refine_points", "undistort_fast", "running_median",
+    "triangulate_keypoints", "refine_points", "running_median",
 ]
