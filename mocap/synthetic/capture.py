@@ -11,8 +11,10 @@ import numpy as np
 
 from mocap.cameras import Camera, CameraRig
 from mocap.errors import DataError
+from mocap.export.animation import YUP_TO_ZUP as EXPORT_YUP_TO_ZUP
+from mocap.export.bvh import read_bvh
 from mocap.keypoints import Keypoints2D
-from mocap.synthetic.bvh import CMU_UNIT_M, YUP_TO_ZUP, read_bvh
+from mocap.synthetic.bvh import CMU_UNIT_M, EXPORT_TO_WORLD
 
 #: COCO-17 joint order (as mocap.skeletons' "coco17").
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -52,23 +54,26 @@ def bvh_markers(bvh_path: str | Path, frame_step: int = 1, max_frames: int | Non
     Returns:
         ``(T, 17, 3)`` world positions in metres (Z up) and the frame rate in Hz.
     """
-    mot = read_bvh(bvh_path)
-    body = _CMU_BODY_MB if "LeftUpLeg" in mot.joints else _CMU_BODY_MAX
+    anim = read_bvh(bvh_path, scale=unit_m, up="y")  # metres, mocap.export's Z-up axes
+    names = anim.joint_names
+    body = _CMU_BODY_MB if "LeftUpLeg" in names else _CMU_BODY_MAX
     need = set(body.values()) | {"Head"}
-    missing = sorted(need - set(mot.joints))
+    missing = sorted(need - set(names))
     if missing:
         raise DataError(f"{bvh_path}: joints {missing} are missing; expected a CMU skeleton (31 joints)")
-    pos, rot = mot.forward_kinematics()
     sl = slice(0, None if max_frames is None else max_frames * frame_step, frame_step)
-    pos, rot = pos[sl], rot[sl]
+    anim = anim.copy(root_translation=anim.root_translation[sl], local_rotations=anim.local_rotations[sl],
+                     valid=anim.valid[sl])
+    pos, rot = anim.world_transforms()
     out = np.zeros((pos.shape[0], len(COCO17), 3))
-    head = mot.joints.index("Head")
+    head = names.index("Head")
     for k, name in enumerate(COCO17):
         if name in body:
-            out[:, k] = pos[:, mot.joints.index(body[name])]
+            out[:, k] = pos[:, names.index(body[name])]
         else:
-            out[:, k] = pos[:, head] + rot[:, head] @ np.asarray(_CMU_FACE[name])
-    return (out @ YUP_TO_ZUP.T) * unit_m, mot.fps / frame_step
+            face = EXPORT_YUP_TO_ZUP @ np.asarray(_CMU_FACE[name]) * unit_m
+            out[:, k] = pos[:, head] + rot[:, head] @ face
+    return out @ EXPORT_TO_WORLD.T, anim.fps / frame_step
 
 
 def ring_rig(points: np.ndarray, n_cameras: int, size: tuple[int, int] = (1280, 720), seed: int = 0,
