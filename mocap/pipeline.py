@@ -185,9 +185,9 @@ def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
 
 
 def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> None:
-    """Write animation files: from the body motion if there is one (rigged formats), else from the 3D keypoints
-    (through inverse kinematics onto the standard skeleton). Marker formats (TRC, C3D) always carry the 3D
-    keypoints themselves."""
+    """Write animation files: from the body motion if there is one (rigged formats, with the body model's skinned
+    mesh in glTF/FBX), else from the 3D keypoints (through inverse kinematics onto the standard skeleton). Marker
+    formats (TRC, C3D) always carry the 3D keypoints themselves."""
     from mocap.export import FORMATS, export_motion, from_body_motion
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -196,8 +196,14 @@ def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> 
     motion = result.extras.get("motion")
     anim = from_body_motion(motion) if motion is not None else None
     t0 = time.perf_counter()
+    body = None
+    if anim is not None and any(f in ("fbx", "glb", "gltf") for f in formats):
+        from mocap.body import load_model
+
+        body = load_model(motion.model)  # loaded once for all mesh formats
     for fmt in formats:
         src = anim if (anim is not None and fmt not in ("trc", "c3d")) else result.kp3d
         name = f"{motion.model}" if (anim is not None and src is anim) else "keypoints"
-        result.outputs[f"export_{fmt}"] = export_motion(src, out / "export" / f"{name}.{fmt}", fmt=fmt)
+        result.outputs[f"export_{fmt}"] = export_motion(src, out / "export" / f"{name}.{fmt}", fmt=fmt,
+                                                        body_model=body if src is anim else None)
     result.timings["export"] = time.perf_counter() - t0

@@ -33,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--units", choices=("m", "cm", "mm"), default=None,
                    help="length units (default: BVH m, FBX cm, C3D mm, TRC m; glTF is always m)")
     p.add_argument("--person", type=int, default=None, help="person id to export from keypoints (default: first)")
-    p.add_argument("--mesh", choices=("bones", "none"), default="bones", help="glTF/FBX: add a simple bone mesh")
+    p.add_argument("--mesh", choices=("body", "bones", "none"), default=None,
+                   help="glTF/FBX mesh: the fitted body model's skinned mesh (default for body motions), a simple "
+                        "bone mesh (default otherwise) or none")
+    p.add_argument("--gltf-influences", type=int, choices=(4, 8), default=4,
+                   help="glTF skinning weights per vertex: 4 (read by every viewer) or 8 (exact body mesh)")
     p.add_argument("--bvh-scale", type=float, default=1.0,
                    help="input BVH: metres per file unit (CMU files: 0.056444; centimetre files: 0.01)")
     p.set_defaults(func=run)
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"cannot tell the format of {args.out}", hint="give --format or an output suffix")
     source = load_motion(args.input, bvh_scale=args.bvh_scale)
     path = export_motion(source, args.out, fmt=fmt, profile=args.profile, fps=args.fps, up=args.up,
-                         units=args.units, person=args.person, mesh=args.mesh)
+                         units=args.units, person=args.person, mesh=args.mesh,
+                         max_influences=args.gltf_influences)
     kind = type(source).__name__
     frames = getattr(source, "n_frames", "?")
     print(f"wrote {path} ({fmt}, {frames} frames from {kind} {args.input})")

@@ -151,6 +151,8 @@ def from_body_motion(motion) -> Animation:  # noqa: ANN001 (mocap.body.motion.Bo
     """Convert a :class:`mocap.body.motion.BodyMotion` (the same skeleton semantics) to an :class:`Animation`.
 
     The root's local rotation is set from ``root_orientation`` (BodyMotion keeps both; they should agree).
+    ``meta["body"]`` keeps the model name and shape, so exporters can rebuild the body mesh
+    (:func:`mocap.export.body_mesh.body_skinned_animation`).
     """
     q = np.array(motion.local_rotations, dtype=float, copy=True)
     q[:, 0] = motion.root_orientation
@@ -161,7 +163,9 @@ def from_body_motion(motion) -> Animation:  # noqa: ANN001 (mocap.body.motion.Bo
             valid = v.astype(bool)
     return Animation(list(motion.joint_names), np.asarray(motion.parents), np.asarray(motion.rest_offsets),
                      np.asarray(motion.root_translation), q, float(motion.fps), valid=valid,
-                     meta={"source": "body_motion", "model": str(motion.model)})
+                     meta={"source": "body_motion", "model": str(motion.model),
+                           "body": {"model": str(motion.model),
+                                    "shape": [float(v) for v in np.asarray(motion.shape, float).ravel()]}})
 
 
 def fill_missing(anim: Animation) -> Animation:

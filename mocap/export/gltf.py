@@ -77,8 +77,10 @@ def bone_mesh(anim: Animation, radius: float = 0.15) -> SkinnedMesh:
     return SkinnedMesh(np.array(verts), np.array(faces, dtype=np.int64), np.array(w))
 
 
-def _top4(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.argsort(-weights, axis=1)[:, :4]
+def _top_influences(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` (a multiple of 4) largest weights per vertex, renormalised: joint indices ``(V, n)`` uint16 and
+    weights ``(V, n)`` float32 whose rows sum to 1 in float32 (unused slots: joint 0, weight 0)."""
+    idx = np.argsort(-weights, axis=1, kind="stable")[:, :n]
     w = np.take_along_axis(weights, idx, axis=1)
     w = np.clip(w, 0.0, None)
     s = w.sum(1, keepdims=True)
@@ -88,7 +90,23 @@ def _top4(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # exact float32 normalisation: push the rounding residue into the largest weight
     w[:, 0] += np.float32(1.0) - w.sum(1, dtype=np.float32)
     idx = np.where(w > 0, idx, 0)
+    if idx.shape[1] < n:  # fewer joints than slots
+        pad = n - idx.shape[1]
+        idx = np.pad(idx, ((0, 0), (0, pad)))
+        w = np.pad(w, ((0, 0), (0, pad)))
     return idx.astype(np.uint16), w
+
+
+def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``(V, 3)`` float32 unit area-weighted vertex normals (+Y for vertices in no triangle)."""
+    v = np.asarray(v, float)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    n = np.where(length > 1e-20, n / np.where(length > 1e-20, length, 1.0), [0.0, 1.0, 0.0])
+    return n.astype(np.float32)
 
 
 class _Blob:
@@ -122,15 +140,20 @@ class _Blob:
 
 
 def write_gltf(anim: Animation, path: str | Path, mesh: SkinnedMesh | str | None = "bones", up: str = "y",
-               fps: float | None = None) -> Path:
+               fps: float | None = None, max_influences: int = 4) -> Path:
     """Write an animation as glTF 2.0 (``.gltf`` with an embedded buffer, or binary ``.glb``).
 
     Args:
         anim: the animation (metres, Z-up world). Frames with NaN are filled first and listed in extras.
         path: output file; ``.glb`` for binary, ``.gltf`` for JSON with an embedded base64 buffer.
-        mesh: a :class:`SkinnedMesh`, ``"bones"`` (a simple bone mesh) or ``"none"``/``None`` (skeleton only).
+        mesh: a :class:`SkinnedMesh` (in the skeleton's rest pose), ``"bones"`` (a simple bone mesh) or
+            ``"none"``/``None`` (skeleton only). For a body model's mesh use
+            :func:`mocap.export.body_mesh.body_skinned_animation` (or :func:`mocap.export.export_motion`).
         up: ``"y"`` (glTF's convention) or ``"z"`` (no axis change; not standard).
         fps: resample to this frame rate first (default: keep).
+        max_influences: skinning weights kept per vertex, renormalised: 4 (``JOINTS_0``/``WEIGHTS_0``, what every
+            viewer reads) or 8 (adds ``JOINTS_1``/``WEIGHTS_1``: exact for Anny's up to 9 influences, but some
+            engines read only the first set).
 
     Returns:
         the path written.
@@ -142,6 +165,8 @@ def write_gltf(anim: Animation, path: str | Path, mesh: SkinnedMesh | str | None
         raise DataError(f"glTF output {path} must end in .glb or .gltf")
     if up not in ("y", "z"):
         raise DataError(f"up must be 'y' or 'z', got {up!r}")
+    if max_influences not in (4, 8):
+        raise DataError(f"max_influences must be 4 or 8, got {max_influences!r}")
     filled = fill_missing(anim)
     if fps is not None:
         filled = resample(filled, fps)
@@ -183,15 +208,19 @@ def write_gltf(anim: Animation, path: str | Path, mesh: SkinnedMesh | str | None
         if f.size and (f.min() < 0 or f.max() >= v.shape[0]):
             raise DataError(f"mesh faces index vertices outside 0..{v.shape[0] - 1}")
         vy = (v @ m.T).astype(np.float32)
-        ji, jw = _top4(wts)
+        ji, jw = _top_influences(wts, max_influences)
         pos = blob.add(vy, "VEC3", g.FLOAT, target=g.ARRAY_BUFFER, minmax=True)
-        joints_acc = blob.add(ji, "VEC4", g.UNSIGNED_SHORT, target=g.ARRAY_BUFFER)
-        weights_acc = blob.add(jw, "VEC4", g.FLOAT, target=g.ARRAY_BUFFER)
+        nrm = blob.add(_vertex_normals(vy, f), "VEC3", g.FLOAT, target=g.ARRAY_BUFFER)
+        attrs = g.Attributes(POSITION=pos, NORMAL=nrm)
+        for k in range(max_influences // 4):
+            setattr(attrs, f"JOINTS_{k}", blob.add(np.ascontiguousarray(ji[:, 4 * k:4 * k + 4]), "VEC4",
+                                                   g.UNSIGNED_SHORT, target=g.ARRAY_BUFFER))
+            setattr(attrs, f"WEIGHTS_{k}", blob.add(np.ascontiguousarray(jw[:, 4 * k:4 * k + 4]), "VEC4", g.FLOAT,
+                                                    target=g.ARRAY_BUFFER))
         idx_type = g.UNSIGNED_INT if v.shape[0] > 65535 else g.UNSIGNED_SHORT
         ind = f.astype(np.uint32 if idx_type == g.UNSIGNED_INT else np.uint16).reshape(-1)
         ind_acc = blob.add(ind, "SCALAR", idx_type, target=g.ELEMENT_ARRAY_BUFFER)
-        prim = g.Primitive(attributes=g.Attributes(POSITION=pos, JOINTS_0=joints_acc, WEIGHTS_0=weights_acc),
-                           indices=ind_acc, mode=g.TRIANGLES)
+        prim = g.Primitive(attributes=attrs, indices=ind_acc, mode=g.TRIANGLES)
         meshes.append(g.Mesh(name="body", primitives=[prim]))
         nodes.append(g.Node(name="body", mesh=0, skin=0))
         scene_nodes.append(len(nodes) - 1)

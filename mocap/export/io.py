@@ -54,17 +54,20 @@ def load_motion(path: str | Path, bvh_scale: float = 1.0, bvh_up: str = "y"):  #
                     hint="use a body-motion .npz (mocap fit), a 3D keypoints .npz/.trc/.csv, or a .bvh")
 
 
+MESHES = ("body", "bones", "none")
+
+
 def export_motion(source, out: str | Path, fmt: str | None = None, profile: str = "native",  # noqa: ANN001
                   fps: float | None = None, up: str | None = None, units: str | None = None, person: int | None = None,
-                  mesh: str | None = "bones") -> Path:
-    """Export an :class:`Animation` or 3D keypoints.
+                  mesh: str | None = None, body_model=None, max_influences: int = 4) -> Path:  # noqa: ANN001
+    """Export an :class:`Animation`, a :class:`mocap.body.motion.BodyMotion` or 3D keypoints.
 
     Keypoints go to C3D/TRC as they are; for BVH/FBX/glTF they are first fitted onto the standard skeleton
     (:func:`mocap.export.ik.keypoints_to_animation`). Animations go to C3D/TRC as forward-kinematics joint
     positions.
 
     Args:
-        source: :class:`Animation` or :class:`mocap.keypoints.Keypoints3D`.
+        source: :class:`Animation`, :class:`mocap.body.motion.BodyMotion` or :class:`mocap.keypoints.Keypoints3D`.
         out: output path.
         fmt: one of :data:`FORMATS` (default: from ``out``'s suffix).
         profile: joint naming profile for BVH/FBX/glTF (``native``, ``mixamo``, ``unity``).
@@ -73,7 +76,11 @@ def export_motion(source, out: str | Path, fmt: str | None = None, profile: str 
             always Y-up, C3D always Z-up).
         units: ``"m"``, ``"cm"`` or ``"mm"`` (default per format: BVH m, FBX cm, C3D mm, TRC m).
         person: stable person id for keypoints (default: the first).
-        mesh: glTF/FBX mesh: ``"bones"`` or ``"none"``.
+        mesh: glTF/FBX mesh: ``"body"`` (the body model's skinned mesh; the skeleton is re-bound to the mesh's
+            rest pose, see :mod:`mocap.export.body_mesh`), ``"bones"`` (a simple bone mesh) or ``"none"``.
+            Default: ``"body"`` when the motion comes from a body model fit, else ``"bones"``.
+        body_model: the :class:`~mocap.body.model.BodyModel` of a body motion (default: loaded by its name).
+        max_influences: glTF skinning weights per vertex, 4 (every viewer) or 8 (exact for Anny).
     """
     from mocap.export.profiles import apply_profile
 
@@ -89,12 +96,26 @@ def export_motion(source, out: str | Path, fmt: str | None = None, profile: str 
 
     if profile not in PROFILES:
         raise DataError(f"unknown skeleton profile {profile!r}; use one of {list(PROFILES)}")
+    from mocap.body.motion import BodyMotion
+
+    if isinstance(source, BodyMotion):
+        source = from_body_motion(source)
     is_anim = isinstance(source, Animation)
+    if mesh is not None and mesh not in MESHES:
+        raise DataError(f"unknown mesh option {mesh!r}; use one of {list(MESHES)}")
     if fmt in ("c3d", "trc"):
         return _export_points(source, out, fmt, up, units, person, fps)
     anim = source if is_anim else _ik(source, person)
     if fps is not None:
         anim = resample(anim, fps)
+    skin = None
+    if fmt in ("fbx", "glb", "gltf"):
+        from mocap.export.body_mesh import body_info, body_skinned_animation
+
+        if mesh is None:
+            mesh = "body" if body_info(anim) is not None else "bones"
+        if mesh == "body":
+            anim, skin = body_skinned_animation(anim, body_model)
     anim = apply_profile(anim, profile)
     if fmt == "bvh":
         from mocap.export.bvh import write_bvh
@@ -106,14 +127,14 @@ def export_motion(source, out: str | Path, fmt: str | None = None, profile: str 
         if up != "y":
             raise DataError("FBX export writes Y-up files (the FBX convention, read by every importer)",
                             hint="drop --up z for FBX")
-        return write_fbx(anim, out, units=units or "cm", mesh=mesh)
+        return write_fbx(anim, out, units=units or "cm", mesh=skin if skin is not None else mesh)
     from mocap.export.gltf import write_gltf
 
     if units not in (None, "m"):
         raise DataError("glTF is always in metres", hint="drop --units for glTF/GLB")
     if out.suffix.lower() not in (".glb", ".gltf"):
         out = out.with_suffix(".glb" if fmt == "glb" else ".gltf")
-    return write_gltf(anim, out, mesh=mesh, up=up)
+    return write_gltf(anim, out, mesh=skin if skin is not None else mesh, up=up, max_influences=max_influences)
 
 
 def _ik(kp3d, person: int | None) -> Animation:  # noqa: ANN001
