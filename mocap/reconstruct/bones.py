@@ -206,5 +206,70 @@ def constrain_bone_lengths(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence
     return X[:, 0] if squeeze else X
 
 
+def bone_tolerance(lengths: np.ndarray, rel_tol: float = 0.25, abs_tol_m: float = 0.05) -> np.ndarray:
+    """Allowed length deviation of each bone: ``max(rel_tol * length, abs_tol_m)`` (same shape as ``lengths``)."""
+    return np.maximum(rel_tol * np.asarray(lengths, dtype=float), abs_tol_m)
+
+
+def bone_deviation(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence[tuple[int, int]], rel_tol: float = 0.25,
+                   abs_tol_m: float = 0.05) -> np.ndarray:
+    """How far every bone's length is from its expected length, in units of its tolerance.
+
+    Args:
+        xyz: ``(T, P, J, 3)`` (or ``(T, J, 3)``) positions, metres.
+        lengths: ``(P, B)`` (or ``(B,)``) expected lengths, e.g. from :func:`estimate_bone_lengths`.
+        bones: ``(parent, child)`` pairs matching ``lengths``.
+        rel_tol, abs_tol_m: tolerance ``max(rel_tol * length, abs_tol_m)`` (see :func:`bone_tolerance`).
+
+    Returns:
+        ``(T, P, B)`` ``|length - expected| / tolerance`` (``> 1``: inconsistent); NaN where an end is missing or
+        the expected length is unknown.
+    """
+    L = bone_lengths_per_frame(xyz, bones)
+    ref = np.broadcast_to(np.asarray(lengths, dtype=float).reshape(-1, L.shape[-1]), L.shape[1:])
+    return np.abs(L - ref) / bone_tolerance(ref, rel_tol, abs_tol_m)
+
+
+def inconsistent_joints(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence[tuple[int, int]],
+                        rel_tol: float = 0.25, abs_tol_m: float = 0.05) -> np.ndarray:
+    """The joints to blame for inconsistent bone lengths.
+
+    A bone too long or too short says that one of its two ends is wrong, not which. Rules, per frame:
+
+    * a joint with at least two inconsistent bones (deviation > tolerance, see :func:`bone_deviation`) that
+      outnumber its consistent ones is to blame (a wrong knee breaks both the thigh and the shin);
+    * otherwise an inconsistent bone blames its child (distal) end: proximal joints are detected more reliably,
+      and a wrong distal segment (an ankle with its heel, both taken from the other foot) keeps its own bones
+      consistent, so counting bones alone cannot tell the knee from the ankle.
+
+    Args:
+        xyz: ``(T, P, J, 3)`` (or ``(T, J, 3)``) positions, metres.
+        lengths, bones, rel_tol, abs_tol_m: as in :func:`bone_deviation`; ``bones`` are ``(parent, child)``.
+
+    Returns:
+        ``(T, P, J)`` (or ``(T, J)``) bool.
+    """
+    squeeze = np.asarray(xyz).ndim == 3
+    xyz = _check_xyz(xyz)
+    dev = bone_deviation(xyz, lengths, bones, rel_tol, abs_tol_m)
+    bad = dev > 1.0
+    good = dev <= 1.0  # NaN: neither
+    T, P, J, _ = xyz.shape
+    b = np.asarray(bones, dtype=int).reshape(-1, 2)
+    n_bad = np.zeros((T, P, J), dtype=np.int32)
+    n_good = np.zeros((T, P, J), dtype=np.int32)
+    for k, (a, c) in enumerate(b):
+        n_bad[:, :, a] += bad[:, :, k]
+        n_bad[:, :, c] += bad[:, :, k]
+        n_good[:, :, a] += good[:, :, k]
+        n_good[:, :, c] += good[:, :, k]
+    out = (n_bad >= 2) & (n_bad > n_good)
+    blamed = out.copy()
+    for k, (a, c) in enumerate(b):
+        blamed[:, :, c] |= bad[:, :, k] & ~out[:, :, a]
+    return blamed[:, 0] if squeeze else blamed
+
+
 __all__ = ["bones_of", "rigid_bones", "RIGID_SEGMENTS", "bone_lengths_per_frame", "estimate_bone_lengths",
-           "BoneStability", "bone_length_stability", "constrain_bone_lengths"]
+           "BoneStability", "bone_length_stability", "constrain_bone_lengths", "bone_tolerance", "bone_deviation",
+           "inconsistent_joints"]

@@ -73,3 +73,30 @@ def test_rigid_bones_exclude_neck_and_trunk_links():
     b25 = get_joint_set("body25")
     named25 = {(b25.joints[a], b25.joints[b]) for a, b in rigid_bones(b25)}
     assert ("left_ankle", "left_heel") in named25 and not any("neck" in a or "neck" in b for a, b in named25)
+
+
+def test_bone_deviation_and_inconsistent_joints(rng):
+    from mocap.reconstruct.bones import bone_deviation, inconsistent_joints
+
+    X, lengths = _chain_motion(rng, T=30)  # chain 0-1-2-3
+    bones = [(0, 1), (1, 2), (2, 3)]
+    bad = X.copy()
+    bad[5, 0, 3] += [0.3, 0.0, 0.0]  # a wrong distal joint: only its own bone breaks
+    bad[9, 0, 1] += [0.0, 0.4, 0.0]  # a wrong middle joint: both of its bones break
+    bad[12, 0, 2:] += [0.0, 0.0, 0.5]  # a wrong distal segment (2 and 3 together): only bone 1-2 breaks
+    dev = bone_deviation(bad, lengths, bones)
+    assert dev.shape == (30, 1, 3)
+    assert np.nanmax(bone_deviation(X, lengths, bones)) < 1e-9
+    assert dev[5, 0, 2] > 1 and (dev[5, 0, :2] < 1e-9).all()
+    flag = inconsistent_joints(bad, lengths, bones)
+    assert flag.shape == (30, 1, 4)
+    assert np.flatnonzero(flag[5, 0]).tolist() == [3]
+    assert np.flatnonzero(flag[9, 0]).tolist() == [1]  # not its neighbours 0 and 2
+    assert np.flatnonzero(flag[12, 0]).tolist() == [2]  # the proximal end of the broken segment's run
+    assert flag.sum() == 3
+    # tolerance: max(25 %, 5 cm): a 4 cm error on a 0.25 m bone is within it, 7 cm is not
+    small = X.copy()
+    small[3, 0, 3] += 0.04 * (X[3, 0, 3] - X[3, 0, 2]) / 0.25
+    small[4, 0, 3] += 0.07 * (X[4, 0, 3] - X[4, 0, 2]) / 0.25
+    f2 = inconsistent_joints(small[:, 0], lengths, bones)  # (T, J, 3) layout
+    assert f2.shape == (30, 4) and not f2[3].any() and f2[4, 3]

@@ -291,3 +291,109 @@ def test_blocked_triangulation_equals_single_block(rng, monkeypatch):
     for f in ("X", "reproj_error_px", "n_views", "used", "reason", "view_error_px", "confidence"):
         np.testing.assert_allclose(getattr(small, f), getattr(big, f), rtol=0, atol=1e-12, err_msg=f)
     assert (small.reason == 0).mean() > 0.9
+
+
+def _walker(T: int = 60, fps: float = 30.0) -> np.ndarray:
+    """A rigid COCO-17 person walking on the spot, legs swinging +-0.5 rad with a 2 s period: (T, 17, 3)."""
+    t = np.arange(T) / fps
+    phi = 0.5 * np.sin(2 * np.pi * t / 2.0)
+    X = np.zeros((T, 17, 3))
+    X[:, 0] = [0.1, 0.0, 1.65]
+    X[:, 1:5] = [[0.08, 0.03, 1.70], [0.08, -0.03, 1.70], [0.0, 0.07, 1.68], [0.0, -0.07, 1.68]]
+    X[:, 5:11] = [[0.0, 0.18, 1.45], [0.0, -0.18, 1.45], [0.0, 0.20, 1.17], [0.0, -0.20, 1.17],
+                  [0.05, 0.20, 0.92], [0.05, -0.20, 0.92]]
+    for hip, knee, ankle, side, a in ((11, 13, 15, 1.0, phi), (12, 14, 16, -1.0, -phi)):
+        X[:, hip] = [0.0, 0.11 * side, 0.95]
+        X[:, knee] = X[:, hip] + 0.45 * np.stack([np.sin(a), np.zeros(T), -np.cos(a)], -1)
+        X[:, ankle] = X[:, knee] + 0.42 * np.stack([np.sin(a - 0.2), np.zeros(T), -np.cos(a - 0.2)], -1)
+    return X + np.array([0.0, 0.0, 0.05])
+
+
+def _walker_kp(rig, X, rng, wrong_frames, wrong_cams=(0, 1)):
+    """2D of the walker (0.3 px noise in the wrong cameras, 1 px in the others); ``wrong_cams`` detect the right
+    ankle at the left ankle's position in ``wrong_frames``."""
+    kp = _kp2d(rig, X)
+    noise = np.where(np.isin(np.arange(4), wrong_cams)[None, :, None, None, None], 0.3, 1.0)
+    kp.data[..., :2] += rng.normal(0, 1, kp.data[..., :2].shape) * noise
+    for c in wrong_cams:
+        kp.data[wrong_frames, c, 0, 16, :2] = kp.data[wrong_frames, c, 0, 15, :2]
+    return kp
+
+
+def test_bone_check_recovers_a_run_of_consistent_wrong_views(rng):
+    # cams 0 and 1 both take the left ankle for the right one for 15 frames (0.5 s): a consistent wrong pair for
+    # longer than the temporal window; cams 2 and 3 see the right ankle. Bone lengths tell them apart.
+    from mocap.reconstruct.triangulation import REASON_BONE
+
+    rig = make_ring_rig(4, dist=DIST)
+    X = _walker()
+    run = np.arange(8, 23)
+    kp = _walker_kp(rig, X, rng, run)
+    plain = triangulate_keypoints(rig, kp, bone_check=False)
+    e_plain = np.linalg.norm(plain.xyz[run, 0, 16] - X[run, 16], axis=-1)
+    assert np.nanmean(e_plain) > 0.2  # without the bone pass the wrong pair wins (else this test proves nothing)
+    k3 = triangulate_keypoints(rig, kp)
+    e = np.linalg.norm(k3.xyz[run, 0, 16] - X[run, 16], axis=-1)
+    assert e.max() < 0.02
+    assert not k3.meta["used"][:2, run, 0, 16].any() and k3.meta["used"][2:, run, 0, 16].all()
+    assert k3.meta["triangulation"]["bone_rechecked"] >= run.size
+    # nothing else was touched: every other point is still there and as accurate
+    assert (k3.quality["reason"] != REASON_BONE).all() and np.isfinite(k3.xyz).all()
+    other = np.ones(X.shape[:2], bool)
+    other[run, 16] = False
+    np.testing.assert_allclose(k3.xyz[:, 0][other], plain.xyz[:, 0][other], atol=1e-9)
+    # the right shin keeps its length in every frame
+    shin = np.linalg.norm(k3.xyz[:, 0, 16] - k3.xyz[:, 0, 14], axis=-1)
+    assert np.abs(shin - 0.42).max() < 0.03
+
+
+def test_bone_check_drops_when_no_view_subset_is_consistent(rng):
+    from mocap.reconstruct.triangulation import REASON_BONE
+
+    rig = make_ring_rig(4, dist=DIST)
+    X = _walker()
+    run = np.arange(8, 23)
+    kp = _walker_kp(rig, X, rng, run)
+    kp.data[run[:5], 2:, 0, 16] = np.nan  # only the two wrong views see the ankle there
+    k3 = triangulate_keypoints(rig, kp)
+    assert (k3.quality["reason"][run[:5], 0, 16] == REASON_BONE).all()
+    assert np.isnan(k3.xyz[run[:5], 0, 16]).all() and (k3.quality["n_views"][run[:5], 0, 16] == 0).all()
+    assert np.linalg.norm(k3.xyz[run[5:], 0, 16] - X[run[5:], 16], axis=-1).max() < 0.02
+    kept = triangulate_keypoints(rig, kp, bone_check=False)
+    assert np.isfinite(kept.xyz[run[:5], 0, 16]).all()
+
+
+@pytest.mark.slow
+def test_bone_check_on_pose2sim_demo(pose2sim_single, tmp_path):
+    """Real data: cam01 and cam02 agree on a wrong right ankle for ~15 frames (frames ~43-60)."""
+    from mocap.cameras.formats import read_calibration
+    from mocap.keypoints2d import detect_videos
+    from mocap.reconstruct.bones import bone_lengths_per_frame
+    from mocap.sources.offset import apply_offsets
+
+    videos = sorted((pose2sim_single / "videos").glob("*.mp4"))
+    rig = read_calibration(pose2sim_single / "calibration" / "Calib.qca.txt").subset([v.stem for v in videos])
+    kp2d, _ = detect_videos(videos, tmp_path / "2d", workers=1, show_progress=False)
+    kp2d = apply_offsets(kp2d, [0, 0, 3.41, 0])  # cam03 is 3.41 frames late
+    js = kp2d.joint_set
+    from mocap.skeletons import get_joint_set
+
+    names = get_joint_set(js).joints
+    shin = [(names.index("right_knee"), names.index("right_ankle"))]
+
+    def shin_and_errors(k3):
+        L = bone_lengths_per_frame(k3.xyz, shin)[:, 0, 0]
+        uv = np.moveaxis(kp2d.data[:, :, 0], 1, 0)  # (C, T, J, 3)
+        err = np.linalg.norm(rig.project(k3.xyz[:, 0]) - uv[..., :2], axis=-1)
+        used = k3.meta["used"][:, :, 0] & np.isfinite(err)
+        return L, np.array([err[c][used[c]].mean() for c in range(len(rig))])
+
+    L0, e0 = shin_and_errors(triangulate_keypoints(rig, kp2d, bone_check=False))
+    L1, e1 = shin_and_errors(triangulate_keypoints(rig, kp2d))
+    med0 = np.nanmedian(L0)
+    assert np.nanmax(np.abs(L0 / med0 - 1)) > 1.0  # the failure is there without the pass
+    med = np.nanmedian(L1)
+    ok = np.isfinite(L1)
+    assert ok.mean() > 0.9
+    assert np.abs(L1[ok] / med - 1).max() < 0.25
+    assert (e1 <= 1.1 * e0).all(), (e0, e1)
