@@ -7,10 +7,10 @@ peers run in their own venv (``bash benchmarks/peers/setup_peers.sh``) through `
 
 Prints per case: MPJPE (mm, over the points a method returned), the share of points dropped, wall time, and the
 ratios (ours / best peer MPJPE; Pose2Sim time / ours). "mocap" is ``triangulate_keypoints`` with its
-defaults (robust view selection, Gauss-Newton refinement, temporal re-check); "single-frame" turns the temporal
-re-check off; the filter and bone rows post-process the "mocap" result (offline only) and are not part of
-the ratio. Then batch throughput (1 person, 4 cameras, 33 joints) and online latency (p50/p95 of
-``OnlineTriangulator.step``).
+defaults (robust view selection, Gauss-Newton refinement, temporal re-check, bone-length check);
+"single-frame" turns the temporal re-check off; the filter and bone rows post-process the "mocap" result
+(offline only) and are not part of the ratio. Then batch throughput (1 person, 4 cameras, 33 joints) and
+online latency (p50/p95 of ``OnlineTriangulator.step``).
 
 Usage: .venv/bin/python benchmarks/bench_triangulation.py [--frame-step 4] [--json out.json]
 """
