@@ -208,18 +208,7 @@ def iter_frames(source: str | Path | int, step: int = 1, max_frames: int | None 
         cap = cv2.VideoCapture(int(source))
         if not cap.isOpened():
             raise DataError(f"camera index {source} could not be opened", hint="check the camera is plugged in")
-        i = 0
-        try:
-            while max_frames is None or count < max_frames:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                if i % step == 0:
-                    count += 1
-                    yield i, img
-                i += 1
-        finally:
-            cap.release()
+        yield from _iter_capture(cap, step, max_frames)
         return
     p = Path(source)
     if not p.exists():
@@ -245,7 +234,12 @@ def iter_frames(source: str | Path | int, step: int = 1, max_frames: int | None 
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise DataError(f"video '{p}' could not be opened", hint="is it a video file OpenCV can decode?")
-    i = 0
+    yield from _iter_capture(cap, step, max_frames)
+
+
+def _iter_capture(cap: cv2.VideoCapture, step: int, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    """Every ``step``-th frame of an opened capture as ``(index, BGR image)``; releases the capture at the end."""
+    i = count = 0
     try:
         while max_frames is None or count < max_frames:
             ok, img = cap.read()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.errors import DataError
-from mocap.export.animation import UNIT_SCALE, ZUP_TO_YUP, Animation, change_basis, fill_missing, resample
+from mocap.export.animation import UNIT_SCALE, ZUP_TO_YUP, Animation, change_basis
 from mocap.export.fbx_binary import Int64, Node, Raw, write_fbx_nodes
 from mocap.geometry.rotations import matrix_to_euler, quat_xyzw_to_matrix
 
@@ -112,22 +112,11 @@ def write_fbx(anim: Animation, path: str | Path, units: str = "cm", fps: float |
     Returns:
         the path written.
     """
-    from mocap.export.gltf import SkinnedMesh, bone_mesh
+    from mocap.export.gltf import prepare_animation
 
     if units not in UNIT_SCALE:
         raise DataError(f"unknown units {units!r}; use one of {list(UNIT_SCALE)}")
-    filled = fill_missing(anim)
-    if fps is not None:
-        filled = resample(filled, fps)
-    if isinstance(mesh, str):
-        if mesh == "bones":
-            mesh = bone_mesh(filled)
-        elif mesh == "none":
-            mesh = None
-        else:
-            raise DataError(f"unknown mesh option {mesh!r}; use 'bones', 'none' or a SkinnedMesh")
-    if mesh is not None and not isinstance(mesh, SkinnedMesh):
-        raise DataError("mesh must be a SkinnedMesh, 'bones' or None")
+    filled, mesh = prepare_animation(anim, fps, mesh)
     scale = UNIT_SCALE[units]
     a = change_basis(filled, ZUP_TO_YUP, scale)
     T, J = a.n_frames, a.n_joints

@@ -167,16 +167,7 @@ def write_gltf(anim: Animation, path: str | Path, mesh: SkinnedMesh | str | None
         raise DataError(f"up must be 'y' or 'z', got {up!r}")
     if max_influences not in (4, 8):
         raise DataError(f"max_influences must be 4 or 8, got {max_influences!r}")
-    filled = fill_missing(anim)
-    if fps is not None:
-        filled = resample(filled, fps)
-    if isinstance(mesh, str):
-        if mesh == "bones":
-            mesh = bone_mesh(filled)
-        elif mesh == "none":
-            mesh = None
-        else:
-            raise DataError(f"unknown mesh option {mesh!r}; use 'bones', 'none' or a SkinnedMesh")
+    filled, mesh = prepare_animation(anim, fps, mesh)
     m = ZUP_TO_YUP if up == "y" else np.eye(3)
     a = change_basis(filled, m)
     T, J = a.n_frames, a.n_joints
@@ -259,3 +250,29 @@ def write_gltf(anim: Animation, path: str | Path, mesh: SkinnedMesh | str | None
         gltf.convert_buffers(g.BufferFormat.DATAURI)
         gltf.save_json(str(path))
     return path
+
+
+def prepare_animation(anim: Animation, fps: float | None, mesh: SkinnedMesh | str | None
+                      ) -> tuple[Animation, SkinnedMesh | None]:
+    """Shared first step of the rigged writers (glTF, FBX): fill missing frames, resample, resolve ``mesh``.
+
+    Args:
+        anim: the animation; fps: resample to this rate (None: keep).
+        mesh: a :class:`SkinnedMesh`, ``"bones"`` (a generated bone mesh), ``"none"`` or None.
+
+    Returns:
+        The filled (and resampled) animation and the mesh to write (or None).
+    """
+    filled = fill_missing(anim)
+    if fps is not None:
+        filled = resample(filled, fps)
+    if isinstance(mesh, str):
+        if mesh == "bones":
+            mesh = bone_mesh(filled)
+        elif mesh == "none":
+            mesh = None
+        else:
+            raise DataError(f"unknown mesh option {mesh!r}; use 'bones', 'none' or a SkinnedMesh")
+    if mesh is not None and not isinstance(mesh, SkinnedMesh):
+        raise DataError("mesh must be a SkinnedMesh, 'bones' or None")
+    return filled, mesh
