@@ -53,9 +53,11 @@ class Collector:
             rclpy.init()
         self.node = rclpy.create_node("mocap_test_collector")
         self.msgs: dict[str, list] = {t: [] for t in topics}
-        for topic, typ in topics.items():
-            self.node.create_subscription(typ, topic, lambda m, t=topic: self.msgs[t].append((time.perf_counter(), m)),
-                                          100)
+        #: topic -> subscription; ``subs[t].get_publisher_count()`` = publishers matched on OUR side (reader side),
+        #: which, unlike ``count_publishers`` (graph only), means their messages will reach us
+        self.subs = {topic: self.node.create_subscription(
+            typ, topic, lambda m, t=topic: self.msgs[t].append((time.perf_counter(), m)), 100)
+            for topic, typ in topics.items()}
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self._stop = False

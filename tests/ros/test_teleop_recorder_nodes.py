@@ -74,6 +74,9 @@ def test_teleop_and_recorder_nodes(shared_data, ros_env, tmp_path):
                or node.count_publishers("/teleop/joint_trajectory") < 1) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert pub.get_subscription_count() >= 2, f"teleop/recorder did not subscribe\n{logs(tmp_path)}"
+        # we see their subscriptions; they must match our publishers too (DDS matches each side on its own, and a
+        # volatile subscriber loses what was sent before): on a loaded machine this takes up to about a second
+        time.sleep(2.0)
         out = []
         for i in range(40):
             out.append(("move", step(_array(BASE + times[i], joints, i))))
@@ -92,7 +95,7 @@ def test_teleop_and_recorder_nodes(shared_data, ros_env, tmp_path):
         time.sleep(0.3)
         for i in range(62, 90):
             out.append(("move", step(_array(BASE + times[i], joints, i))))
-        time.sleep(0.2)
+        time.sleep(1.0)  # the recorder may lag the teleop node; let it drain before SIGINT
     finally:
         stop_nodes(procs, timeout=20)
         col.close()

@@ -26,8 +26,8 @@ from mocap_msgs.msg import Keypoints2D
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 
-from mocap.errors import MocapError
 from mocap_ros import convert
+from mocap_ros.node_main import run_node
 from mocap_ros.params import CAMERA_PARAMS as PARAMS
 from mocap_ros.params import MODES
 
@@ -79,7 +79,8 @@ class CameraNode(Node):
 
     # ------------------------------------------------------------------ modes
     def wait_for_subscribers(self) -> None:
-        """Block until ``wait_subscribers`` subscribers listen (e.g. the fusion node), at most ``wait_timeout_s``."""
+        """Block until ``wait_subscribers`` subscribers listen (e.g. the fusion node), at most ``wait_timeout_s``,
+        then ``settle_s`` more so that they have matched this publisher too."""
         n = int(self.p["wait_subscribers"])
         deadline = time.monotonic() + float(self.p["wait_timeout_s"])
         while n > 0 and rclpy.ok() and self.pub.get_subscription_count() < n:
@@ -88,8 +89,8 @@ class CameraNode(Node):
                                           f"{self.p['wait_timeout_s']} s on {self.pub.topic_name}; publishing anyway")
                 return
             time.sleep(0.02)
-        if n > 0:
-            time.sleep(0.2)  # let the subscriber side finish matching too
+        if n > 0:  # we see the subscriber; it may not see us yet (discovery is per side): give it time
+            self._wait_until(time.monotonic() + float(self.p["settle_s"]))
 
     def run(self) -> None:
         if self.p["start_delay_s"] > 0:
@@ -169,27 +170,7 @@ class CameraNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = CameraNode()
-        node.run()
-    except KeyboardInterrupt:
-        pass
-    except MocapError as e:
-        print(f"camera: {e}", file=sys.stderr)
-        return 2
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-            return 2
-        raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(CameraNode, "camera", argv, run=CameraNode.run)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,14 @@ def skeleton_msg(person_id: int, joint_names: list[str], parents: np.ndarray, X:
     return msg
 
 
-def skeleton_array_msg(skeletons: list[Skeleton], joint_set: str, stamp: float, frame_id: str) -> SkeletonArray:
+def skeleton_array_msg(skeletons: list[Skeleton], joint_set: str, stamp: float, frame_id: str,
+                       cameras: list[str] | None = None) -> SkeletonArray:
+    """A ``SkeletonArray``; ``cameras``: the names of the cameras fused into this frame."""
     msg = SkeletonArray()
     msg.header.stamp = sec_to_stamp(stamp)
     msg.header.frame_id = frame_id
     msg.joint_set = joint_set
+    msg.cameras = list(cameras or [])
     msg.skeletons = skeletons
     return msg
 

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mocap.errors import MocapError
 from mocap.geometry.rotations import matrix_to_rotvec, quat_xyzw_to_matrix
 from mocap.reconstruct import OnlineTriangulator
+from mocap.reconstruct.association import reconstruct_frame
+from mocap.reconstruct.filters import KalmanFilter, OneEuroFilter
+from mocap.reconstruct.tracking import PeopleTracker
 from mocap.skeletons import get_joint_set
 from mocap_ros.skeleton import global_from_local, joint_orientations
 
@@ -40,15 +44,48 @@ class SkeletonResult:
 
 @dataclass
 class FrameResult:
+    """The output of one synchronised frame.
+
+    Attributes:
+        stamp: frame time, seconds.
+        joint_set: joint-set name of the skeletons (the body model's when fitting).
+        skeletons: one per (tracked) person.
+        cameras: names of the cameras whose keypoints were fused (present in the group with a usable array).
+        multi_person: True when the frame went through cross-view association + tracking.
+    """
+
     stamp: float
     joint_set: str
     skeletons: list[SkeletonResult]
     warnings: list[str] = field(default_factory=list)
     process_s: float = 0.0
+    cameras: list[str] = field(default_factory=list)
+    multi_person: bool = False
+
+
+def _make_filter(name: str | None, opts: dict):
+    if name in (None, "", "none"):
+        return None
+    if name == "one_euro":
+        return OneEuroFilter(**opts)
+    if name == "kalman":
+        return KalmanFilter(**opts)
+    raise ValueError(f"unknown filter {name!r}; choose one_euro, kalman or none")
 
 
 class FusionCore:
-    """Triangulate and filter one person from synchronised per-camera ``(P, J, 3)`` arrays.
+    """Triangulate, filter and track people from synchronised per-camera ``(P, J, 3)`` arrays.
+
+    Two paths, chosen per frame:
+
+    - single person (the fast default, when every camera sees at most one person): the views are triangulated
+      directly by :class:`mocap.reconstruct.OnlineTriangulator` (robust view selection, optional prior, filter);
+    - several people (some camera sees more than one): the people are associated across views and triangulated by
+      :func:`mocap.reconstruct.association.reconstruct_frame`, then filtered per track.
+
+    In both paths :class:`mocap.reconstruct.tracking.PeopleTracker` gives each person a stable id (the
+    ``person_id`` of the output); with ``track_min_hits=1`` the first person seen is id 0 at once. People whose
+    track is still tentative (``track_min_hits > 1``) are not output.
 
     Args:
         rig: calibrated :class:`~mocap.cameras.CameraRig`; its camera names are the cameras used.
@@ -57,30 +94,50 @@ class FusionCore:
         filter_opts: options of the filter class.
         triangulate_opts: options of :func:`mocap.reconstruct.triangulate` (``min_conf``, ``reproj_threshold_px``,
             ``refine``, ``min_views``).
-        use_prior: use the previous output as the triangulation prior.
-        fitter: optional :class:`mocap.body.fit.OnlineFitter` (its model's skeleton replaces the keypoints').
-        min_joints: fewer reconstructed joints than this -> no skeleton in the frame.
+        use_prior: use the previous output as the triangulation prior (single-person path).
+        fitter_factory: optional callable returning a new :class:`mocap.body.fit.OnlineFitter` (one per tracked
+            person; its model's skeleton replaces the keypoints').
+        min_joints: fewer reconstructed joints than this -> no skeleton for that person.
+        multi_person: allow the multi-person path (False: always fuse the most confident detection per camera).
+        tracker_opts: options of :class:`~mocap.reconstruct.tracking.PeopleTracker` (``gate_m``, ``min_hits``,
+            ``max_misses``); default ``min_hits=1``.
+        association_opts: extra options of :func:`~mocap.reconstruct.association.reconstruct_frame`.
     """
 
     def __init__(self, rig, joint_set: str, filter: str = "one_euro", filter_opts: dict | None = None,
-                 triangulate_opts: dict | None = None, use_prior: bool = True, fitter=None,
-                 min_joints: int = 3) -> None:
+                 triangulate_opts: dict | None = None, use_prior: bool = True, fitter_factory=None,
+                 min_joints: int = 3, multi_person: bool = True, tracker_opts: dict | None = None,
+                 association_opts: dict | None = None) -> None:
         self.rig = rig
         self.cameras = list(rig.names)
         self.joint_set = get_joint_set(joint_set)
         self.J = len(self.joint_set.joints)
         self.parents = np.asarray(self.joint_set.parents, int)
         self.bones = [(p, c) for c, p in enumerate(self.parents) if p >= 0]
-        self.tri = OnlineTriangulator(rig, self.joint_set.name, filter=None if filter in ("none", "", None) else filter,
-                                      filter_opts=filter_opts or {}, use_prior=use_prior, **(triangulate_opts or {}))
-        self.fitter = fitter
+        self.filter_name = None if filter in ("none", "", None) else filter
+        self.filter_opts = dict(filter_opts or {})
+        self.topts = dict(triangulate_opts or {})
+        self.tri = OnlineTriangulator(rig, self.joint_set.name, filter=self.filter_name, filter_opts=self.filter_opts,
+                                      use_prior=use_prior, **self.topts)
+        self.fitter_factory = fitter_factory
         self.min_joints = int(min_joints)
+        self.multi_person = bool(multi_person)
+        self.tracker = PeopleTracker(**{"min_hits": 1, **(tracker_opts or {})})
+        aopts = {k: self.topts[k] for k in ("min_conf", "reproj_threshold_px", "min_views") if k in self.topts}
+        self.assoc_opts = {"lr_pairs": list(self.joint_set.lr_pairs), "min_joints": self.min_joints, **aopts,
+                           **(association_opts or {})}
+        self._filters: dict[int, object] = {}  # track key -> filter (multi-person path)
+        self._fitters: dict[int, object] = {}  # person id -> OnlineFitter
+        self._spare = fitter_factory() if fitter_factory is not None else None  # built now: no first-frame stall
+        self._model_name = str(getattr(self._spare.model, "name", "") or "") if self._spare is not None else ""
 
     def reset(self) -> None:
-        """Forget filter state (after a clock jump or a long gap)."""
+        """Forget filter, tracker and fitter state (after a clock jump or a long gap)."""
         self.tri.reset()
-        if self.fitter is not None:
-            self.fitter.reset()
+        self.tracker.reset()
+        self._filters.clear()
+        for f in self._fitters.values():
+            f.reset()
 
     def check_frame(self, camera: str, kp: np.ndarray) -> str | None:
         """A warning if one camera's ``(P, J, 3)`` array cannot be used (wrong joint count), else None."""
@@ -93,36 +150,81 @@ class FusionCore:
         """Reconstruct one synchronised frame. ``frames``: camera -> ``(P, J, 3)`` or None (missing)."""
         t0 = time.perf_counter()
         warnings: list[str] = []
+        used = [c for c in self.cameras if frames.get(c) is not None]
+        multi = self.multi_person and any(len(frames[c]) > 1 for c in used)
+        people = self._associate(frames) if multi else self._single(stamp, frames)
+        people = people[np.isfinite(people[..., :3]).all(-1).sum(-1) >= self.min_joints]
+        ids = self.tracker.step(people, stamp)
+        if multi and self.filter_name is not None:  # the single path is filtered by its OnlineTriangulator
+            people = np.stack([self._filtered(int(k), xyzc, stamp) for k, xyzc in
+                               zip(self.tracker.last_keys, people, strict=True)]) if len(people) else people
+        skeletons = []
+        for xyzc, pid in zip(people, ids.tolist(), strict=True):
+            if pid < 0:  # tentative track
+                continue
+            sk = self._skeleton(int(pid), xyzc, warnings)
+            if sk is not None:
+                skeletons.append(sk)
+        self._forget_lost()
+        return FrameResult(stamp, self._out_joint_set, skeletons, warnings, time.perf_counter() - t0, used, multi)
+
+    # ------------------------------------------------------------------ the two paths
+    def _single(self, stamp: float, frames: dict[str, np.ndarray | None]) -> np.ndarray:
+        """``(0 or 1, J, 4)``: the most confident detection of every camera, triangulated and filtered."""
         C = len(self.cameras)
         uvc = np.full((C, self.J, 3), np.nan)
         for c, name in enumerate(self.cameras):
             kp = frames.get(name)
             if kp is None or len(kp) == 0:
                 continue
-            if kp.shape[0] > 1:  # single-person fusion: the most confident detection
-                kp = kp[[int(np.argmax(np.nan_to_num(kp[:, :, 2]).sum(1)))]]
-            uvc[c] = kp[0]
+            uvc[c] = kp[int(np.argmax(np.nan_to_num(kp[:, :, 2]).sum(1)))] if kp.shape[0] > 1 else kp[0]
         xyzc = self.tri.step(uvc[..., :2], uvc[..., 2], stamp)
-        skeletons = []
-        ok = np.isfinite(xyzc[:, :3]).all(-1)
-        if ok.sum() >= self.min_joints:
-            skeletons.append(self._skeleton(xyzc, stamp))
-        return FrameResult(stamp, self._out_joint_set, skeletons, warnings, time.perf_counter() - t0)
+        return xyzc[None] if np.isfinite(xyzc[:, :3]).all(-1).any() else np.zeros((0, self.J, 4))
+
+    def _associate(self, frames: dict[str, np.ndarray | None]) -> np.ndarray:
+        """``(P, J, 4)``: the people of every camera associated across views and triangulated (unfiltered)."""
+        empty = np.zeros((0, self.J, 3))
+        people2d = [np.asarray(frames[c], float) if frames.get(c) is not None else empty for c in self.cameras]
+        return reconstruct_frame(self.rig, people2d, **self.assoc_opts).people
+
+    def _filtered(self, key: int, xyzc: np.ndarray, stamp: float) -> np.ndarray:
+        f = self._filters.get(key)
+        if f is None:
+            f = self._filters[key] = _make_filter(self.filter_name, self.filter_opts)
+        X = f.step(xyzc[:, :3], stamp)
+        out = np.concatenate([X, xyzc[:, 3:]], axis=-1)
+        out[~np.isfinite(X).all(-1)] = np.nan
+        return out
+
+    def _forget_lost(self) -> None:
+        keys = {tr.key for tr in self.tracker.tracks}
+        ids = {tr.id for tr in self.tracker.tracks}
+        for k in [k for k in self._filters if k not in keys]:
+            del self._filters[k]
+        for i in [i for i in self._fitters if i not in ids]:
+            del self._fitters[i]
 
     @property
     def _out_joint_set(self) -> str:
-        return self.fitter.model.name if self.fitter is not None and hasattr(self.fitter.model, "name") \
-            else self.joint_set.name
+        return self._model_name or self.joint_set.name
 
-    def _skeleton(self, xyzc: np.ndarray, stamp: float) -> SkeletonResult:
+    def _skeleton(self, pid: int, xyzc: np.ndarray, warnings: list[str]) -> SkeletonResult | None:
         X, conf = xyzc[:, :3], xyzc[:, 3]
-        if self.fitter is None:
+        if self.fitter_factory is None:
             g, loc = joint_orientations(X, self.parents)
-            return SkeletonResult(0, list(self.joint_set.joints), self.parents, X, conf, g, loc)
-        motion = self.fitter.step(xyzc)
+            return SkeletonResult(pid, list(self.joint_set.joints), self.parents, X, conf, g, loc)
+        fitter = self._fitters.get(pid)
+        if fitter is None:
+            fitter, self._spare = (self._spare or self.fitter_factory()), None
+            self._fitters[pid] = fitter
+        try:
+            motion = fitter.step(xyzc)
+        except MocapError as e:
+            warnings.append(f"person {pid}: body fit skipped ({e})")
+            return None
         loc = np.asarray(motion.local_rotations[0], float)
         par = np.asarray(motion.parents, int)
         Xb = motion.world_joints()[0]
-        return SkeletonResult(0, list(motion.joint_names), par, Xb, np.ones(len(par)),
+        return SkeletonResult(pid, list(motion.joint_names), par, Xb, np.ones(len(par)),
                               global_from_local(loc, par), loc, body_model=str(motion.model),
                               shape=np.asarray(motion.shape, float), root_translation=motion.root_translation[0])

@@ -18,16 +18,15 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
 from mocap_msgs.msg import Keypoints2D, SkeletonArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Imu, JointState
 from visualization_msgs.msg import MarkerArray
 
-from mocap.errors import MocapError
 from mocap_ros import convert
 from mocap_ros.fusion_core import FusionCore
+from mocap_ros.node_main import run_node
 from mocap_ros.params import FUSION_PARAMS as PARAMS
 from mocap_ros.sync import FrameSynchronizer
 
@@ -60,8 +59,11 @@ class FusionNode(Node):
         rig = rig.subset(cams)
         fopts = {"min_cutoff": p["filter_min_cutoff"], "beta": p["filter_beta"]} if p["filter"] == "one_euro" else {}
         topts = {"min_conf": p["min_conf"], "reproj_threshold_px": p["reproj_threshold_px"], "refine": p["refine"]}
+        topts["min_views"] = max(2, int(p["min_views"]))
+        tracker = {"gate_m": p["track_gate_m"], "min_hits": p["track_min_hits"], "max_misses": p["track_max_misses"]}
         self.core = FusionCore(rig, p["joint_set"], filter=p["filter"], filter_opts=fopts, triangulate_opts=topts,
-                               use_prior=p["use_prior"], fitter=self._make_fitter(p))
+                               use_prior=p["use_prior"], fitter_factory=self._fitter_factory(p),
+                               multi_person=p["multi_person"], tracker_opts=tracker)
         self.sync = FrameSynchronizer(cams, p["sync_tolerance_s"], p["max_wait_s"], p["min_cameras"],
                                       p["clock_jump_s"])
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -89,7 +91,8 @@ class FusionNode(Node):
                                f"sync tolerance {p['sync_tolerance_s'] * 1000:.1f} ms) -> {p['skeletons_topic']}")
 
     # ------------------------------------------------------------------ setup helpers
-    def _make_fitter(self, p: dict):
+    def _fitter_factory(self, p: dict):
+        """A callable making one :class:`mocap.body.fit.OnlineFitter` per tracked person (shared model), or None."""
         if not p["body_model"]:
             return None
         from mocap.body.fit import OnlineFitter
@@ -106,7 +109,8 @@ class FusionNode(Node):
             raise SystemExit(f"fusion: body_model must be '', 'anny' or 'smplx', not {p['body_model']!r}")
         from mocap.skeletons import get_joint_set
 
-        return OnlineFitter(model, list(get_joint_set(p["joint_set"]).joints))
+        names, js = list(get_joint_set(p["joint_set"]).joints), p["joint_set"]
+        return lambda: OnlineFitter(model, names, fps=p["fps"], joint_set=js)
 
     def _warn(self, key: str, text: str) -> None:
         now = time.monotonic()
@@ -159,14 +163,17 @@ class FusionNode(Node):
                            f"within {self.p['max_wait_s'] * 1000:.0f} ms; triangulating {g.n_present} cameras")
             if g.spread_s > self.p["sync_tolerance_s"]:
                 self._warn("spread", f"cameras out of sync by {g.spread_s * 1000:.1f} ms")
-            self._publish(self.core.process(g.stamp, g.frames))
+            res = self.core.process(g.stamp, g.frames)
+            for w in res.warnings:
+                self._warn(w.split(":")[0], w)
+            self._publish(res)
 
     def _publish(self, res) -> None:
         wf = self.p["world_frame"]
         msgs = [convert.skeleton_msg(s.person_id, s.joint_names, s.parents, s.X, s.conf, s.global_q, s.local_q,
                                      res.stamp, wf, s.body_model, s.shape, s.root_translation)
                 for s in res.skeletons]
-        self.pub_skel.publish(convert.skeleton_array_msg(msgs, res.joint_set, res.stamp, wf))
+        self.pub_skel.publish(convert.skeleton_array_msg(msgs, res.joint_set, res.stamp, wf, res.cameras))
         self.stats["frames"] += 1
         self.stats["published"] += len(msgs)
         if not res.skeletons:
@@ -187,27 +194,7 @@ class FusionNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = FusionNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    except MocapError as e:
-        print(f"fusion: {e}", file=sys.stderr)
-        return 2
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-            return 2
-        raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(FusionNode, "fusion", argv)
 
 
 if __name__ == "__main__":

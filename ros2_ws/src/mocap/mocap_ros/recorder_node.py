@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import rclpy
 from mocap_msgs.msg import SkeletonArray
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
@@ -27,6 +26,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from mocap_ros import convert
+from mocap_ros.node_main import run_node
 from mocap_ros.params import RECORDER_PARAMS as PARAMS
 from mocap_ros.recorder_core import BagRecorder, Demonstrations
 
@@ -144,23 +144,8 @@ class RecorderNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = RecorderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    except (FileExistsError, FileNotFoundError) as e:
-        print(f"recorder: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.finish()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(RecorderNode, "recorder", argv, on_exit=RecorderNode.finish,
+                    user_errors=(FileExistsError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from mocap_ros import convert
+from mocap_ros.node_main import run_node
 from mocap_ros.params import TELEOP_PARAMS as PARAMS
 from mocap_ros.teleop_core import Command, TeleopConfig, TeleopController
 
@@ -121,22 +122,7 @@ class TeleopNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
-    try:
-        node = TeleopNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"teleop: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(TeleopNode, "teleop", argv, user_errors=(ValueError, FileNotFoundError, ImportError))
 
 
 if __name__ == "__main__":
