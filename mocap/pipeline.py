@@ -58,7 +58,7 @@ def _match_rig(rig: CameraRig, names: Sequence[str], calib: Path) -> CameraRig:
 
 
 def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str | Path, *,
-                 backend: str = "mediapipe", workers: int = 2, max_frames: int | None = None,
+                 backend: str = "mediapipe", workers: int | None = None, max_frames: int | None = None,
                  cutoff_hz: float | None = 6.0, sync: str = "auto", report: bool = True, overlay_every: int = 0,
                  fit_model: str | None = None, export_formats: Sequence[str] = ()) -> PipelineResult:
     """Run detection, triangulation, filtering and reporting on synchronised videos of a calibrated rig.
@@ -68,7 +68,7 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         calib: a calibration file in any supported format.
         out_dir: output folder; stage outputs are cached there (a rerun skips finished detection).
         backend: 2D detector backend (see :func:`mocap.keypoints2d.make_detector`).
-        workers: detection processes.
+        workers: detection processes (default: one per two CPU cores).
         max_frames: only the first frames (for quick looks).
         cutoff_hz: zero-phase Butterworth cut-off for the 3D trajectories (None: no filter).
         sync: ``"auto"``: estimate per-camera time offsets from the 2D keypoints and the calibration

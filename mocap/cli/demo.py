@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default: out/demo)")
     p.add_argument("--cache", type=Path, default=None, help="download cache (default: $MOCAP_CACHE or ~/.cache/mocap)")
     p.add_argument("--frames", type=int, default=None, help="only the first N frames (default: all 100)")
-    p.add_argument("--workers", type=int, default=2, help="detection processes (default 2)")
+    p.add_argument("--workers", type=int, default=None, help="detection processes (default: one per 2 cores)")
     p.add_argument("--fit", choices=["none", "anny", "smplx"], default="anny",
                    help="body model to fit (default anny; its first use builds a ~830 MB cache in ~1 min)")
     p.add_argument("--export", default="bvh,fbx,glb,gltf,c3d,trc",

@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--overlays", action="store_true", help="write overlay PNGs to OUT/overlays/<camera>/")
     p.add_argument("--overlay-every", type=int, default=10, metavar="N", help="overlay every Nth frame (default 10)")
-    p.add_argument("--workers", type=int, default=2, help="parallel camera processes (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel camera processes (default: one per 2 CPU cores)")
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each video")
     p.add_argument("--pose-model", type=Path, help="onnx: top-down pose model (SimCC or heatmap output)")
     p.add_argument("--det-model", type=Path, help="onnx: person detector model (optional)")

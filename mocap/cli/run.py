@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--calib", type=Path, required=True, help="calibration file (any supported format)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--backend", default="mediapipe", help="2D detector backend (default mediapipe)")
-    p.add_argument("--workers", type=int, default=2, help="detection processes (default 2)")
+    p.add_argument("--workers", type=int, default=None, help="detection processes (default: one per 2 cores)")
     p.add_argument("--frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--cutoff", type=float, default=6.0, help="Butterworth cut-off in Hz (0: no filter)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML/PNG report")

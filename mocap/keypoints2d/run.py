@@ -172,6 +172,18 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
     return result
 
 
+def default_workers() -> int:
+    """Detection processes by default: one per two CPU cores.
+
+    MediaPipe (XNNPACK) already runs its inference on several threads, so a process per core only adds
+    start-up cost and contention: measured on 2 cores, one process ran the 4 x 100 demo frames at 34.9 frames/s
+    and two processes at 22.7 frames/s (benchmarks/bench_detect.py).
+    """
+    import os
+
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 def _worker(args: tuple) -> CameraResult:
     video, out_dir, backend, kwargs, checkpoint_every, overlay_every, max_frames, queue = args
     # Native libraries (MediaPipe, TFLite) print notices straight to file descriptor 2 at every start; in a
@@ -187,7 +199,7 @@ def _worker(args: tuple) -> CameraResult:
 
 
 def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = "mediapipe",
-                  detector_kwargs: dict | None = None, workers: int = 2, checkpoint_every: int = 25,
+                  detector_kwargs: dict | None = None, workers: int | None = None, checkpoint_every: int = 25,
                   overlay_every: int = 0, max_frames: int | None = None, show_progress: bool = True
                   ) -> tuple[object, list[CameraResult]]:
     """Detect 2D keypoints in several videos (one camera per process) and combine them.
@@ -195,7 +207,7 @@ def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = 
     Args:
         videos: video files; camera names are their file stems (must be unique).
         out_dir: output folder; ``keypoints2d.npz`` is written there.
-        workers: parallel processes (``1``: run in this process).
+        workers: parallel processes (``1``: run in this process; default :func:`default_workers`).
         Other args: see :func:`detect_camera`.
 
     Returns:
@@ -223,7 +235,7 @@ def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = 
         if not show_progress:
             prog.disable = True
         tasks = {n: prog.add_task(n, total=None) for n in names}
-        n_workers = max(1, min(int(workers), len(videos)))
+        n_workers = max(1, min(int(workers or default_workers()), len(videos)))
         if n_workers == 1:
             class _Q:
                 def put(self, item: tuple) -> None:
