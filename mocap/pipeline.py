@@ -95,6 +95,12 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
             raise MocapError(f"video {v} does not exist", hint="pass one existing video file per camera")
     if len(videos) < 2:
         raise MocapError(f"got {len(videos)} video(s); triangulation needs at least 2 calibrated cameras")
+    if export_formats:
+        from mocap.export import FORMATS
+
+        unknown = [f for f in export_formats if f not in FORMATS]
+        if unknown:
+            raise MocapError(f"unknown export format(s) {unknown}", hint=f"choose from {', '.join(FORMATS)}")
     timings: dict[str, float] = {}
     outputs: dict[str, Path] = {}
 
@@ -109,12 +115,11 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     timings["detect"] = time.perf_counter() - t0
     outputs["keypoints2d"] = out / "2d" / "keypoints2d.npz"
 
+    extras: dict = {}
     if sync == "auto" and kp2d.n_cameras >= 3 and kp2d.n_frames >= 20:
         t0 = time.perf_counter()
-        kp2d = _sync_stage(rig, kp2d, result_extras := {})
+        kp2d, extras["sync"] = _sync_stage(rig, kp2d)
         timings["sync"] = time.perf_counter() - t0
-    else:
-        result_extras = {}
 
     t0 = time.perf_counter()
     kp3d = triangulate_keypoints(rig, kp2d, calib_source=str(calib), keypoints_source=str(outputs["keypoints2d"]))
@@ -133,8 +138,8 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     outputs["keypoints3d_raw"] = save_npz(raw, out / "keypoints3d_unfiltered.npz")
     outputs["trc"] = write_trc(kp3d, out / "keypoints3d.trc", person=0)
 
-    result = PipelineResult(rig, kp2d, kp3d, outputs, timings, result_extras)
-    result.extras["used"] = used
+    extras["used"] = used
+    result = PipelineResult(rig, kp2d, kp3d, outputs, timings, extras)
     if fit_model:
         _fit_stage(result, out, fit_model)
     if report:
@@ -143,29 +148,31 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         t0 = time.perf_counter()
         extra = [outputs["fit_check"]] if "fit_check" in outputs else []
         outputs["report"] = write_report(out / "report", rig, kp2d, kp3d, videos={v.stem: v for v in videos},
-                                         used=used, sync=result_extras.get("sync"), extra_images=extra)
+                                         used=used, sync=extras.get("sync"), extra_images=extra)
         timings["report"] = time.perf_counter() - t0
     if export_formats:
         _export_stage(result, out, export_formats)
     return result
 
 
-def _sync_stage(rig: CameraRig, kp2d: Keypoints2D, extras: dict, min_confidence: float = 0.5,
-                min_offset: float = 0.5) -> Keypoints2D:
-    """Estimate camera time offsets and resample the 2D tracks of cameras that are confidently out of sync."""
+def _sync_stage(rig: CameraRig, kp2d: Keypoints2D, min_confidence: float = 0.5,
+                min_offset: float = 0.5) -> tuple[Keypoints2D, dict[str, tuple[float, float, float]]]:
+    """Estimate camera time offsets and resample the 2D tracks of cameras that are confidently out of sync.
+
+    Returns:
+        The (possibly resampled) keypoints and, per camera, (estimated offset, confidence, applied offset) in frames.
+    """
     from mocap.sources.offset import apply_offsets, estimate_offsets_calibrated
 
     est = estimate_offsets_calibrated(rig, kp2d, max_offset_frames=max(2, min(30, kp2d.n_frames // 3)))
     offsets = [e.offset_frames if (e.confidence >= min_confidence and abs(e.offset_frames) >= min_offset) else 0.0
                for e in est]
-    extras["sync"] = {n: (float(e.offset_frames), float(e.confidence), float(o))
-                      for n, e, o in zip(kp2d.camera_names, est, offsets)}
+    info = {n: (float(e.offset_frames), float(e.confidence), float(o))
+            for n, e, o in zip(kp2d.camera_names, est, offsets)}
     for n, e, o in zip(kp2d.camera_names, est, offsets):
         log.info("sync %s: offset %+.2f frames (confidence %.2f)%s", n, e.offset_frames, e.confidence,
                  " -> applied" if o else "")
-    if not any(offsets):
-        return kp2d
-    return apply_offsets(kp2d, offsets)
+    return (apply_offsets(kp2d, offsets) if any(offsets) else kp2d), info
 
 
 def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
@@ -178,6 +185,7 @@ def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
     motion = fit_keypoints3d(result.kp3d, model=body)
     result.timings["fit"] = time.perf_counter() - t0
     result.extras["motion"] = motion
+    result.extras["body_model"] = body
     result.outputs["motion"] = motion.save(out / "motion.npz")
     check = out / "report" / f"fit_{body.name}.png"
     render_fit_check(check, body, motion, result.kp3d)
@@ -188,19 +196,12 @@ def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> 
     """Write animation files: from the body motion if there is one (rigged formats, with the body model's skinned
     mesh in glTF/FBX), else from the 3D keypoints (through inverse kinematics onto the standard skeleton). Marker
     formats (TRC, C3D) always carry the 3D keypoints themselves."""
-    from mocap.export import FORMATS, export_motion, from_body_motion
+    from mocap.export import export_motion, from_body_motion
 
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise MocapError(f"unknown export format(s) {unknown}", hint=f"choose from {', '.join(FORMATS)}")
     motion = result.extras.get("motion")
     anim = from_body_motion(motion) if motion is not None else None
     t0 = time.perf_counter()
-    body = None
-    if anim is not None and any(f in ("fbx", "glb", "gltf") for f in formats):
-        from mocap.body import load_model
-
-        body = load_model(motion.model)  # loaded once for all mesh formats
+    body = result.extras.get("body_model")  # the fitted model, reused for the skinned mesh formats
     for fmt in formats:
         src = anim if (anim is not None and fmt not in ("trc", "c3d")) else result.kp3d
         name = f"{motion.model}" if (anim is not None and src is anim) else "keypoints"
