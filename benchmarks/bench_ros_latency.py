@@ -6,6 +6,11 @@ with the installed ``config/multiview.yaml``. Latency = receive time of a frame'
 time of that frame's last camera message (both in this process). Targets: p95 < 10 ms without a body fit,
 p95 < 40 ms with the online Anny fit (``--body-model anny``).
 
+With a body model the node fits on a worker thread and publishes the fitted skeleton of the newest frame on
+``/mocap/skeletons`` (frames that arrive during a fit are skipped, not queued); the benchmark then reports the
+fitted latency, how many frames were fitted / skipped, and the latency of the triangulated skeletons published
+before the fit on ``/mocap/skeletons/triangulated``.
+
 DDS stays on loopback: run inside a network namespace (as scripts/ros_test.sh does)::
 
     unshare -n sh -c 'ip link set lo up; ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
@@ -64,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
     os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
 
-    col = Collector({"/mocap/skeletons": SkeletonArray})
+    tri_topic = "/mocap/skeletons/triangulated"
+    topics = {"/mocap/skeletons": SkeletonArray, **({tri_topic: SkeletonArray} if a.body_model else {})}
+    col = Collector(topics)
     pubs = [col.node.create_publisher(Keypoints2D, f"/mocap/cameras/{c}/keypoints2d", 10) for c in rig.names]
     procs = start_nodes([fusion], env, tmp)
     sent: dict[int, float] = {}
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (col.subs["/mocap/skeletons"].get_publisher_count() < 1
+        while time.monotonic() < deadline and (min(s.get_publisher_count() for s in col.subs.values()) < 1
                                                or min(p.get_subscription_count() for p in pubs) < 1):
             time.sleep(0.05)
         time.sleep(2.0)  # the fusion node must match our publishers too (discovery is per side)
@@ -88,23 +95,44 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_nodes(procs)
         col.close()
-    lat = []
-    for t_recv, m in col.msgs["/mocap/skeletons"]:
-        i = int(round((convert.stamp_to_sec(m.header.stamp) - base - kp2d.timestamps[0]) * kp2d.fps))
-        if i in sent:
-            lat.append((t_recv - sent[i]) * 1000)
-    if not lat:
+
+    def latencies(topic: str) -> np.ndarray:
+        out = []
+        for t_recv, m in col.msgs[topic]:
+            i = int(round((convert.stamp_to_sec(m.header.stamp) - base - kp2d.timestamps[0]) * kp2d.fps))
+            if i in sent:
+                out.append((t_recv - sent[i]) * 1000)
+        return np.asarray(out)
+
+    lat = latencies("/mocap/skeletons")
+    if not len(lat):
         print("no skeletons received\n" + logs(tmp), file=sys.stderr)
         return 1
-    lat = np.asarray(lat)
     res = {"frames_sent": T, "frames_received": int(len(lat)), "cameras": a.cameras, "joints": len(names),
-           "filter": a.filter, "body_model": a.body_model or "none",
+           "filter": a.filter, "body_model": a.body_model or "none", "fps": a.fps,
            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
            "max_ms": float(lat.max())}
     print(f"ROS fusion latency ({a.cameras} cameras, {len(names)} joints, {a.filter}, body model "
           f"{a.body_model or 'none'}, {a.fps:g} Hz): "
           f"p50 {res['p50_ms']:.2f} ms, p95 {res['p95_ms']:.2f} ms, max {res['max_ms']:.2f} ms "
           f"({len(lat)}/{T} frames)")
+    if a.body_model:
+        tri = latencies(tri_topic)
+        res["frames_skipped"] = T - int(len(lat))  # frames that arrived while the worker was fitting a newer one
+        res["triangulated"] = {"frames_received": int(len(tri)), **({
+            "p50_ms": float(np.percentile(tri, 50)), "p95_ms": float(np.percentile(tri, 95)),
+            "max_ms": float(tri.max())} if len(tri) else {})}
+        gaps = np.diff(sorted(int(round((convert.stamp_to_sec(m.header.stamp) - base - kp2d.timestamps[0])
+                                        * kp2d.fps)) for _, m in col.msgs["/mocap/skeletons"]))
+        res["longest_fit_gap_frames"] = int(gaps.max()) if len(gaps) else 0
+        summary = [ln for ln in logs(tmp).splitlines() if "body fit:" in ln]
+        print(f"  body fit: {len(lat)} frames fitted, {res['frames_skipped']} skipped (newest frame fitted), "
+              f"longest gap {res['longest_fit_gap_frames']} frames" + (f"; node: {summary[-1].strip()}"
+                                                                       if summary else ""))
+        if len(tri):
+            t = res["triangulated"]
+            print(f"  triangulated skeletons ({tri_topic}, before the fit): p50 {t['p50_ms']:.2f} ms, "
+                  f"p95 {t['p95_ms']:.2f} ms, max {t['max_ms']:.2f} ms ({len(tri)}/{T} frames)")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))
     return 0

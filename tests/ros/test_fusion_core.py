@@ -125,3 +125,51 @@ def test_multi_person_filter_is_per_track(capture):
                 prev[sk.person_id] = sk.X
     # both people filtered (no state shared between them: a shared filter would jump by metres between people)
     assert max(jitter["one_euro"]) < 0.5 and np.mean(jitter["one_euro"]) < np.mean(jitter["none"])
+
+
+def test_latest_slot_keeps_only_the_newest_frame():
+    slot = fusion_core.LatestSlot()
+    assert slot.take() is None and not slot.pending
+    assert slot.put("f0") is False  # nothing was waiting
+    assert slot.put("f1") is True and slot.put("f2") is True  # f0, f1 never taken: skipped
+    assert slot.pending and slot.take() == "f2" and slot.take() is None
+    slot.put("f3")
+    assert slot.take() == "f3"
+    assert (slot.put_count, slot.taken, slot.skipped) == (4, 2, 2)
+
+
+@pytest.fixture(scope="module")
+def anny_factory():
+    from mocap.body.anny_model import AnnyModel
+    from mocap.body.fit import OnlineFitter
+    from mocap.skeletons import get_joint_set
+
+    model, names = AnnyModel(), list(get_joint_set("coco17").joints)
+    return lambda: OnlineFitter(model, names, fps=7.5, joint_set="coco17")
+
+
+def test_deferred_fit_of_the_newest_frame_stays_warm(capture, anny_factory):
+    """The node's hand-off: every frame triangulated (fit=False), only the newest one fitted later; the fit equals
+    the inline one, skipped frames do not cold-start the fitter, and a reset does."""
+    rig, kp2d, gt = capture
+    inline = fusion_core.FusionCore(rig, "coco17", filter="none", fitter_factory=anny_factory)
+    deferred = fusion_core.FusionCore(rig, "coco17", filter="none", fitter_factory=anny_factory)
+    for i in range(2):  # no skipping: deferred == inline
+        a = inline.process(float(kp2d.timestamps[i]), _frames(kp2d, i))
+        tri = deferred.process(float(kp2d.timestamps[i]), _frames(kp2d, i), fit=False)
+        assert not tri.fitted and tri.joint_set == "coco17" and tri.skeletons[0].body_model == ""
+        b = deferred.fit(tri)
+        assert a.fitted and b.fitted and b.joint_set == a.joint_set != "coco17" and b.stamp == tri.stamp
+        np.testing.assert_allclose(b.skeletons[0].X, a.skeletons[0].X, atol=1e-9)
+        np.testing.assert_allclose(b.skeletons[0].local_q, a.skeletons[0].local_q, atol=1e-9)
+    slot = fusion_core.LatestSlot()
+    for i in range(2, 6):  # four frames arrive during a (simulated) slow fit: each is triangulated, queued in the slot
+        slot.put(deferred.process(float(kp2d.timestamps[i]), _frames(kp2d, i), fit=False))
+    res = deferred.fit(slot.take())
+    assert slot.skipped == 3 and res.stamp == float(kp2d.timestamps[5])
+    assert deferred.fit_stats == {**deferred.fit_stats, "fitted": 3, "cold_starts": 1}  # warm across the skip
+    # the body model (its own joints, other than coco17's) stands where the actor of frame 5 stands
+    assert np.linalg.norm(res.skeletons[0].X.mean(0)[:2] - np.nanmean(gt[5, 0], axis=0)[:2]) < 0.05
+    deferred.reset()  # e.g. a clock jump: the next fit starts cold
+    deferred.fit(deferred.process(float(kp2d.timestamps[6]), _frames(kp2d, 6), fit=False))
+    assert deferred.fit_stats["cold_starts"] == 2

@@ -1,13 +1,17 @@
 """The fusion node's logic without ROS: synchronised 2D groups -> filtered 3D skeletons (+ optional body fit).
 
 Thin over the library: :class:`mocap.reconstruct.OnlineTriangulator` (triangulate + filter, the same math as the
-offline path) and, optionally, :class:`mocap.body.fit.OnlineFitter`.
+offline path) and, optionally, :class:`mocap.body.fit.OnlineFitter`. The body fit can run apart from the
+triangulation (:meth:`FusionCore.process` with ``fit=False``, later :meth:`FusionCore.fit`); :class:`LatestSlot`
+hands the newest frame to it, so a slow fit never queues frames up.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +56,11 @@ class FrameResult:
         skeletons: one per (tracked) person.
         cameras: names of the cameras whose keypoints were fused (present in the group with a usable array).
         multi_person: True when the frame went through cross-view association + tracking.
+        people: person id -> ``(J, 4)`` triangulated xyz + confidence, the input of :meth:`FusionCore.fit` (filled
+            when the fit was deferred with ``process(..., fit=False)``).
+        live_ids: ids of the tracks alive at this frame (fitters of other ids are dropped by the fit).
+        epoch: :meth:`FusionCore.reset` count when the frame was processed (the fit resets its fitters on a change).
+        fitted: True when the skeletons are the body model's.
     """
 
     stamp: float
@@ -61,6 +70,10 @@ class FrameResult:
     process_s: float = 0.0
     cameras: list[str] = field(default_factory=list)
     multi_person: bool = False
+    people: dict[int, np.ndarray] = field(default_factory=dict)
+    live_ids: frozenset[int] = frozenset()
+    epoch: int = 0
+    fitted: bool = False
 
 
 def _make_filter(name: str | None, opts: dict):
@@ -127,17 +140,25 @@ class FusionCore:
         self.assoc_opts = {"lr_pairs": list(self.joint_set.lr_pairs), "min_joints": self.min_joints, **aopts,
                            **(association_opts or {})}
         self._filters: dict[int, object] = {}  # track key -> filter (multi-person path)
-        self._fitters: dict[int, object] = {}  # person id -> OnlineFitter
+        self._fitters: dict[int, object] = {}  # person id -> OnlineFitter (touched by fit() only)
         self._spare = fitter_factory() if fitter_factory is not None else None  # built now: no first-frame stall
         self._model_name = str(getattr(self._spare.model, "name", "") or "") if self._spare is not None else ""
+        self._epoch = 0  # reset() count; fit() resets its fitters when a frame carries a newer one
+        self._fit_epoch = 0
+        #: body-fit counters: ``fitted`` frames, ``cold_starts`` (a fitter without a previous frame: new person or
+        #: after a reset), ``fit_s`` total fit wall time, ``fit_cpu_s`` its CPU time (thread), ``max_fit_s`` the
+        #: slowest frame (wall); wall >> CPU means the fit was waiting for a core
+        self.fit_stats = {"fitted": 0, "cold_starts": 0, "fit_s": 0.0, "fit_cpu_s": 0.0, "max_fit_s": 0.0}
 
     def reset(self) -> None:
-        """Forget filter, tracker and fitter state (after a clock jump or a long gap)."""
+        """Forget filter, tracker and fitter state (after a clock jump or a long gap).
+
+        The fitters are reset by the next :meth:`fit` (which may run on another thread), not here.
+        """
         self.tri.reset()
         self.tracker.reset()
         self._filters.clear()
-        for f in self._fitters.values():
-            f.reset()
+        self._epoch += 1
 
     def check_frame(self, camera: str, kp: np.ndarray) -> str | None:
         """A warning if one camera's ``(P, J, 3)`` array cannot be used (wrong joint count), else None."""
@@ -146,8 +167,17 @@ class FusionCore:
                     f"{self.joint_set.name} has {self.J}; check the camera node's detector/joint_set; camera ignored")
         return None
 
-    def process(self, stamp: float, frames: dict[str, np.ndarray | None]) -> FrameResult:
-        """Reconstruct one synchronised frame. ``frames``: camera -> ``(P, J, 3)`` or None (missing)."""
+    @property
+    def fits(self) -> bool:
+        """True when a body model is fitted (``fitter_factory`` given)."""
+        return self.fitter_factory is not None
+
+    def process(self, stamp: float, frames: dict[str, np.ndarray | None], fit: bool = True) -> FrameResult:
+        """Reconstruct one synchronised frame. ``frames``: camera -> ``(P, J, 3)`` or None (missing).
+
+        With a body model and ``fit=False`` the result holds the triangulated skeletons (keypoint joint set) and
+        ``people``; pass it to :meth:`fit` (on any one thread) for the body model's skeletons.
+        """
         t0 = time.perf_counter()
         warnings: list[str] = []
         used = [c for c in self.cameras if frames.get(c) is not None]
@@ -158,15 +188,47 @@ class FusionCore:
         if multi and self.filter_name is not None:  # the single path is filtered by its OnlineTriangulator
             people = np.stack([self._filtered(int(k), xyzc, stamp) for k, xyzc in
                                zip(self.tracker.last_keys, people, strict=True)]) if len(people) else people
-        skeletons = []
+        skeletons, todo = [], {}
         for xyzc, pid in zip(people, ids.tolist(), strict=True):
             if pid < 0:  # tentative track
                 continue
-            sk = self._skeleton(int(pid), xyzc, warnings)
-            if sk is not None:
-                skeletons.append(sk)
+            todo[int(pid)] = xyzc
+            skeletons.append(self._keypoint_skeleton(int(pid), xyzc))
         self._forget_lost()
-        return FrameResult(stamp, self._out_joint_set, skeletons, warnings, time.perf_counter() - t0, used, multi)
+        res = FrameResult(stamp, self.joint_set.name, skeletons, warnings, time.perf_counter() - t0, used, multi,
+                          people=todo, live_ids=frozenset(tr.id for tr in self.tracker.tracks), epoch=self._epoch)
+        if fit and self.fits:
+            res = self.fit(res)
+            res.process_s = time.perf_counter() - t0
+        return res
+
+    def fit(self, res: FrameResult) -> FrameResult:
+        """The body model's skeletons of a frame from :meth:`process` (``fit=False``); call from one thread only.
+
+        Each tracked person keeps a warm-started :class:`~mocap.body.fit.OnlineFitter` (a fitter starts cold only for
+        a new person or after :meth:`reset`); fitters of tracks no longer alive are dropped. A person whose fit
+        fails is left out with a warning. Returns a new :class:`FrameResult` (``fitted=True``).
+        """
+        if not self.fits:
+            raise RuntimeError("FusionCore.fit needs a fitter_factory")
+        t0, c0 = time.perf_counter(), time.thread_time()
+        if res.epoch != self._fit_epoch:
+            self._fit_epoch = res.epoch
+            for f in self._fitters.values():
+                f.reset()
+        for i in [i for i in self._fitters if i not in res.live_ids]:
+            del self._fitters[i]
+        warnings: list[str] = []
+        skeletons = [sk for pid, xyzc in res.people.items()
+                     if (sk := self._fitted_skeleton(pid, xyzc, warnings)) is not None]
+        dt = time.perf_counter() - t0
+        st = self.fit_stats
+        st["fitted"] += 1
+        st["fit_s"] += dt
+        st["fit_cpu_s"] += time.thread_time() - c0
+        st["max_fit_s"] = max(st["max_fit_s"], dt)
+        return FrameResult(res.stamp, self._out_joint_set, skeletons, res.warnings + warnings, res.process_s + dt,
+                           res.cameras, res.multi_person, res.people, res.live_ids, res.epoch, fitted=True)
 
     # ------------------------------------------------------------------ the two paths
     def _single(self, stamp: float, frames: dict[str, np.ndarray | None]) -> np.ndarray:
@@ -198,25 +260,25 @@ class FusionCore:
 
     def _forget_lost(self) -> None:
         keys = {tr.key for tr in self.tracker.tracks}
-        ids = {tr.id for tr in self.tracker.tracks}
         for k in [k for k in self._filters if k not in keys]:
             del self._filters[k]
-        for i in [i for i in self._fitters if i not in ids]:
-            del self._fitters[i]
 
     @property
     def _out_joint_set(self) -> str:
         return self._model_name or self.joint_set.name
 
-    def _skeleton(self, pid: int, xyzc: np.ndarray, warnings: list[str]) -> SkeletonResult | None:
+    def _keypoint_skeleton(self, pid: int, xyzc: np.ndarray) -> SkeletonResult:
         X, conf = xyzc[:, :3], xyzc[:, 3]
-        if self.fitter_factory is None:
-            g, loc = joint_orientations(X, self.parents)
-            return SkeletonResult(pid, list(self.joint_set.joints), self.parents, X, conf, g, loc)
+        g, loc = joint_orientations(X, self.parents)
+        return SkeletonResult(pid, list(self.joint_set.joints), self.parents, X, conf, g, loc)
+
+    def _fitted_skeleton(self, pid: int, xyzc: np.ndarray, warnings: list[str]) -> SkeletonResult | None:
         fitter = self._fitters.get(pid)
         if fitter is None:
             fitter, self._spare = (self._spare or self.fitter_factory()), None
             self._fitters[pid] = fitter
+        if getattr(fitter, "_prev", None) is None:
+            self.fit_stats["cold_starts"] += 1
         try:
             motion = fitter.step(xyzc)
         except MocapError as e:
@@ -228,3 +290,44 @@ class FusionCore:
         return SkeletonResult(pid, list(motion.joint_names), par, Xb, np.ones(len(par)),
                               global_from_local(loc, par), loc, body_model=str(motion.model),
                               shape=np.asarray(motion.shape, float), root_translation=motion.root_translation[0])
+
+
+
+class LatestSlot:
+    """A hand-off slot of size one: :meth:`put` replaces an item not yet taken (counted in ``skipped``).
+
+    The fusion node puts every triangulated frame here and fits only what :meth:`take` gives when the executor
+    is idle: the newest frame, so a slow fit never builds a queue (the fitted output lags by at most the fit in
+    progress plus its own fit). Thread-safe.
+
+    Attributes:
+        put_count, taken, skipped: item counters (``put_count == taken + skipped + (1 if pending else 0)``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: Any = None
+        self._full = False
+        self.put_count = self.taken = self.skipped = 0
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; returns True when it replaced an older item that was never taken."""
+        with self._lock:
+            replaced = self._full
+            self.skipped += int(replaced)
+            self.put_count += 1
+            self._item, self._full = item, True
+        return replaced
+
+    def take(self) -> Any:
+        """The newest item (and empty the slot), or None when empty."""
+        with self._lock:
+            if not self._full:
+                return None
+            item, self._item, self._full = self._item, None, False
+            self.taken += 1
+            return item
+
+    @property
+    def pending(self) -> bool:
+        return self._full
