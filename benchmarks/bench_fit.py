@@ -4,12 +4,19 @@ Synthetic data: random poses uniformly inside the central ``--fraction`` of ever
 keypoints from the model itself (SMPL-X stand-in: 22 body joints + smplx's 21 vertex landmarks; Anny: its COCO(+feet)
 regressor on the full LBS mesh, 23 points), plus Gaussian noise (``--noise`` metres per axis).
 
+Real data: ``--keypoints PATH`` fits one person of a Keypoints3D file (e.g. the ``keypoints3d.npz`` written by
+``mocap demo``) and prints frames/s (best and median of ``--repeat`` runs, shape estimation included) with the
+model, frame count, threads and machine load, plus the keypoint residuals and the largest joint-limit excess
+(checked on every limited joint of the model, fingers included).
+
 Run: .venv/bin/python benchmarks/bench_fit.py --model smplx|anny [--frames 100] [--threads 1]
+     .venv/bin/python benchmarks/bench_fit.py --model anny --keypoints /tmp/demo/keypoints3d.npz [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +42,36 @@ def load(name: str):
     return AnnyModel()
 
 
+def bench_keypoints(path: str, model, threads: int, repeat: int, person: int = 0) -> None:
+    """Fit a real Keypoints3D file ``repeat`` times; print speed, residuals and limit excess."""
+    from mocap.body.fit import fit_sequence
+    from mocap.body.priors import joint_limits
+    from mocap.keypoints.files import load_keypoints
+
+    kp = load_keypoints(path)
+    T = kp.data.shape[0]
+    cfg = FitConfig(threads=threads)
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        mot = fit_sequence(kp, model, person=person, config=cfg)
+        times.append(time.perf_counter() - t0)
+    res = mot.quality["residual_m"] * 1000
+    used = int(np.isfinite(res).any(0).sum())
+    lim = joint_limits(model, hands=True)
+    rv = torch.as_tensor(mot.params["pose_rotvec"][:, lim.joints], dtype=lim.frames.dtype)
+    excess = float(lim.violation_deg(rv).max()) if len(lim.joints) else 0.0
+    best, med = min(times), float(np.median(times))
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    head = (f"model={model.name} frames={T} torch_threads={threads} joint_set={kp.joint_set} keypoints_used={used} "
+            f"cpus={os.cpu_count()} load={load}")
+    print(f"{head} real sequence: {T / best:.1f} frames/s best, {T / med:.1f} frames/s median of {len(times)} runs "
+          f"({best:.2f} / {med:.2f} s incl. shape estimation)")
+    print(f"{head} residual mean {np.nanmean(res):.2f} mm, median {np.nanmedian(res):.2f} mm, p95 "
+          f"{np.nanpercentile(res, 95):.1f} mm; valid frames {int(mot.quality['valid'].sum())}/{T}; max limit "
+          f"excess {excess:.3f} deg (all limited joints incl. fingers)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smplx", choices=("smplx", "anny"))
@@ -44,8 +81,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads while fitting")
     ap.add_argument("--w-smooth", type=float, default=0.0,
                     help="temporal smoothness for the independent-poses sequence (default 0: the poses are unrelated)")
+    ap.add_argument("--keypoints", help="fit this Keypoints3D file (npz/trc/csv) instead of synthetic data")
+    ap.add_argument("--person", type=int, default=0, help="with --keypoints: person index")
+    ap.add_argument("--repeat", type=int, default=3, help="with --keypoints: timed runs")
     a = ap.parse_args()
     model = load(a.model)
+    if a.keypoints:
+        bench_keypoints(a.keypoints, model, a.threads, a.repeat, a.person)
+        return
     rng = np.random.default_rng(0)
     T = a.frames
     data, names, true_joints, true_pose, true_shape, lj = synthetic(model, T, rng, a.fraction, a.noise)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SHAPE_PRIOR_STD = {"smplx": 1.0, "anny": 0.15}
 SHAPE_EPS = {"smplx": 1.0, "anny": 0.05}
+SHAPE_TOL = 1e-3  # shape rounds stop once no shape parameter moves more than this fraction of its SHAPE_EPS
 
 
 @dataclass
@@ -56,7 +57,8 @@ class FitConfig:
     reinit_m: float = 0.06  # online: re-initialise a frame whose mean keypoint residual exceeds this (metres)
     chunk: int = 256
     min_points: int = 4
-    hands: bool | None = None  # fit fingers (None: when the keypoints include hand points)
+    hands: bool | None = None  # fit fingers (None: when the keypoints include hand points; finger joints that no
+    # keypoint constrains, e.g. the bends below mediapipe33's knuckles, stay at the rest pose and are not solved for)
     threads: int | None = 1  # torch threads while fitting (tiny batched ops: 1 is fastest, and robust to load)
 
     def weights(self, online: bool = False) -> Weights:
@@ -136,9 +138,14 @@ def _estimate_shape(prob: Problem, obs: torch.Tensor, w: torch.Tensor, frames: n
     wts = cfg.weights()
     L, p0 = prob.lm(L, p0, o, ww, cfg.shape_pose_iters, wts)
     for _ in range(cfg.shape_rounds):
+        old = prob.shape.clone()
         L, p0, shape, _ = prob.shape_pose_step(L, p0, o, ww, SHAPE_PRIOR_STD.get(name, 1.0), wts,
                                               SHAPE_EPS.get(name, 0.05))
         prob.set_shape(shape)
+        # a rejected step leaves shape and poses unchanged, so every further round would repeat it exactly;
+        # a negligible step means converged
+        if float((shape.to(old.dtype) - old).abs().max()) <= SHAPE_TOL * SHAPE_EPS.get(name, 0.05):
+            break
 
 
 def fit_sequence(kp, model: BodyModel, person: int = 0, config: FitConfig | None = None,

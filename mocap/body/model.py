@@ -38,7 +38,7 @@ def rotvec_to_matrix_torch(rv: torch.Tensor) -> torch.Tensor:
     zero = torch.zeros_like(x)
     k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rv.shape[:-1] + (3, 3))
     eye = torch.eye(3, dtype=rv.dtype, device=rv.device).expand(k.shape)
-    kk = (k[..., :, :, None] * k[..., None, :, :]).sum(-2)  # k @ k, fast for tiny batched matrices
+    kk = torch.matmul(k, k)
     return eye + a[..., None] * k + b[..., None] * kk
 
 

@@ -101,6 +101,13 @@ class JointLimits:
     lo: torch.Tensor
     hi: torch.Tensor
 
+    def subset(self, keep: np.ndarray) -> JointLimits:
+        """The limits of the joints where the boolean mask ``keep (A,)`` is True."""
+        keep = np.asarray(keep, bool)
+        sel = torch.as_tensor(np.flatnonzero(keep), dtype=torch.long, device=self.frames.device)
+        return JointLimits(self.joints[keep], [n for n, k in zip(self.names, keep) if k], self.frames[sel],
+                           self.lo[sel], self.hi[sel])
+
     def penalty(self, rotvec: torch.Tensor) -> torch.Tensor:
         """Mean squared excess (radians^2) of local rotation vectors ``(B, A, 3)`` beyond the limits, per frame
         summed over joints: ``(B,)``."""

@@ -101,3 +101,46 @@ def test_fit_keypoints3d_entry_point(smplx_dir, sequence):
         fit_keypoints3d(kp, "smplx", path=smplx_dir, not_an_option=1)
     with pytest.raises(DataError, match="models/smplx"):
         fit_keypoints3d(kp, "smplx", path=smplx_dir / "missing")
+
+
+
+def test_shape_rounds_stop_once_converged(smplx_model, sequence, monkeypatch):
+    """The shape rounds stop once a step is negligible (or rejected: then every later round would repeat it); the
+    shape is then what running every round gives, up to the steps left."""
+    import mocap.body.fit as fit_mod
+
+    monkeypatch.setattr(fit_mod, "SHAPE_TOL", 0.02)  # the stand-in converges slowly: stop after ~12 rounds
+    data, names, *_ = sequence
+    cfg = FitConfig(shape_rounds=20)
+    runs = []
+    for early in (True, False):
+        prob = fit_mod._problem(smplx_model, names, cfg, None)
+        obs, w, _ = fit_mod._observations(prob, data)
+        frames = np.arange(0, len(data), 3)
+        moves = []
+        step = prob.shape_pose_step
+
+        def counted(*a, _step=step, _moves=moves, _prob=prob, **k):
+            before = _prob.shape.clone()
+            out = _step(*a, **k)
+            _moves.append(float((out[2] - before).abs().max()))
+            return out
+
+        prob.shape_pose_step = counted
+        if early:
+            fit_mod._estimate_shape(prob, obs, w, frames, cfg)
+        else:  # the plain loop, every round
+            o, ww = obs[frames], w[frames]
+            L, p0 = prob.init_pose(o, ww)
+            L, p0 = prob.lm(L, p0, o, ww, cfg.shape_pose_iters, cfg.weights())
+            for _ in range(cfg.shape_rounds):
+                L, p0, shape, _ = prob.shape_pose_step(L, p0, o, ww, fit_mod.SHAPE_PRIOR_STD["smplx"], cfg.weights(),
+                                                      fit_mod.SHAPE_EPS["smplx"])
+                prob.set_shape(shape)
+        runs.append((prob.shape.numpy().copy(), moves))
+    (s_early, m_early), (s_all, m_all) = runs
+    tol = 0.02 * fit_mod.SHAPE_EPS["smplx"]
+    assert len(m_all) == 20 and len(m_early) < 20
+    assert m_early[-1] <= tol and all(m > tol for m in m_early[:-1])
+    assert m_all[: len(m_early)] == pytest.approx(m_early)  # same rounds up to the stop
+    assert np.abs(s_early - s_all).max() < sum(m_all[len(m_early):]) + 1e-6

@@ -75,3 +75,37 @@ def test_initialisation_then_lm_recovers_noise_free_poses(problem, smplx_model):
     assert init_err < 0.08
     assert err < 0.01 and err < init_err
     problem.set_shape(smplx_model.default_shape())
+
+
+def test_joints_no_keypoint_constrains_are_not_optimised(smplx_model):
+    """mediapipe33's knuckles switch the hands on, but nothing constrains the finger bends: those joints are left out
+    of the normal equations (moving them moves no keypoint), every kept joint moves some keypoint."""
+    from mocap.skeletons import get_joint_set
+
+    names = list(get_joint_set("mediapipe33").joints)
+    corr = build_correspondence(smplx_model, names, "mediapipe33")
+    assert corr.uses_hands
+    full = joint_limits(smplx_model, hands=True)
+    prob = Problem(smplx_model, corr, full)
+    kept = set(prob.limits.names)
+    dropped = [(j, n) for j, n in zip(full.joints.tolist(), full.names) if n not in kept]
+    assert dropped and all("_" in n and n.split("_")[1] in ("index", "middle", "ring", "pinky", "thumb")
+                           for _, n in dropped)
+    assert {"left_wrist", "right_wrist", "left_knee", "head"} <= kept
+    assert prob.nA == len(kept) + 1 and len(prob.ix) == prob.nA
+
+    g = torch.Generator().manual_seed(3)
+    T = 2
+    L = rotvec_to_matrix_torch(0.3 * torch.randn(T, smplx_model.n_joints, 3, generator=g, dtype=torch.float64))
+    p0 = torch.randn(T, 3, generator=g, dtype=torch.float64)
+    base = prob.predict(*prob.fk(L, p0))
+    for j, _ in dropped:
+        L2 = L.clone()
+        L2[:, j] = rotvec_to_matrix_torch(torch.tensor([0.4, -0.3, 0.5], dtype=torch.float64)) @ L2[:, j]
+        assert torch.allclose(prob.predict(*prob.fk(L2, p0)), base, atol=1e-12)
+    obs = torch.randn(T, len(corr.names), 3, generator=g, dtype=torch.float64)
+    prob._terms(L, p0, obs, torch.ones(T, len(corr.names), dtype=torch.float64), prob.local_rotvec(L), None,
+                Weights(), jac=True)
+    Jk = prob._last_J[0]  # (T, K, 3, n)
+    assert Jk.shape[-1] == 3 * prob.nA + 3
+    assert bool((Jk.abs().sum((0, 1, 2)) > 0).all())  # every optimised column moves some keypoint
