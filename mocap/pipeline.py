@@ -182,6 +182,8 @@ def _fit_stage(result: PipelineResult, out: Path, model: str) -> None:
 
     t0 = time.perf_counter()
     body = load_model(model)
+    result.timings["load body model"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     motion = fit_keypoints3d(result.kp3d, model=body)
     result.timings["fit"] = time.perf_counter() - t0
     result.extras["motion"] = motion
