@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SHAPE_PRIOR_STD = {"smplx": 1.0, "anny": 0.15}
 SHAPE_EPS = {"smplx": 1.0, "anny": 0.05}
+COLD_TOL = 1e-3  # online cold starts / re-initialisations: LM stops once a step lowers the cost by <= 0.1 %
 SHAPE_TOL = 1e-3  # shape rounds stop once no shape parameter moves more than this fraction of its SHAPE_EPS
 
 
@@ -54,6 +55,7 @@ class FitConfig:
     shape_rounds: int = 8
     shape_pose_iters: int = 6
     online_iters: int = 3
+    online_tol: float = 0.0  # online: stop the LM iterations once an accepted step lowers the cost by <= this fraction
     reinit_m: float = 0.06  # online: re-initialise a frame whose mean keypoint residual exceeds this (metres)
     chunk: int = 256
     min_points: int = 4
@@ -224,12 +226,13 @@ def _fit_arrays(data, joint_names, model, fps, timestamps, cfg, progress, meta, 
 
 
 def _to_motion(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, conf: np.ndarray,
-               valid: np.ndarray, fps: float, timestamps, meta: dict, rest_offsets: np.ndarray | None = None
-               ) -> BodyMotion:
+               valid: np.ndarray, fps: float, timestamps, meta: dict, rest_offsets: np.ndarray | None = None,
+               pred: torch.Tensor | None = None) -> BodyMotion:
     model = prob.model
     with torch.no_grad():
-        P, G = prob.fk(L, p0)
-        res = torch.linalg.norm(prob.predict(P, G) - obs, dim=-1).cpu().numpy()
+        if pred is None:
+            pred = prob.predict_reduced(*prob.fk_reduced(L, p0))
+        res = torch.linalg.norm(pred - obs, dim=-1).cpu().numpy()
         viol = prob.violation_deg(L).cpu().numpy()
     res = np.where(conf > 0, res, np.nan)
     pose_np = log_so3(L).cpu().numpy()
@@ -338,32 +341,41 @@ class OnlineFitter:
         if not valid and self._prev is None:
             raise KeypointsError(f"frame {self._frame}: fewer than {cfg.min_points} usable keypoints and no "
                                  "previous frame to hold")
+        clamp = True
         if self._prev is None:
             L, p0 = prob.init_pose(obs, w)
-            L, p0 = prob.lm(L, p0, obs, w, max(cfg.iters, 8), cfg.weights())
+            L, p0 = prob.lm(L, p0, obs, w, max(cfg.iters, 8), cfg.weights(), tol=COLD_TOL)
         else:
             L, p0 = self._prev
+            clamp = False  # the held pose is already inside the limits
             if valid:
+                clamp = True
                 prev = (prob.local_rotvec(L), p0)
                 L, p0 = prob.lm(L, p0, obs, w, cfg.online_iters, cfg.weights(online=True), phi0=prev[0],
-                                smooth="online", prev=prev, lam=1e-4)
-                err = _mean_residual(prob, L, p0, obs, w)
+                                smooth="online", prev=prev, lam=1e-4, tol=cfg.online_tol)
+                err = _mean_residual(prob, L, p0, obs, w, prob._last_kin)
                 if err > cfg.reinit_m:  # lost track (fast motion, a new person): start again from the keypoints
                     L2, p2 = prob.init_pose(obs, w)
-                    L2, p2 = prob.lm(L2, p2, obs, w, 6, cfg.weights())
-                    if _mean_residual(prob, L2, p2, obs, w) < err:
+                    L2, p2 = prob.lm(L2, p2, obs, w, 6, cfg.weights(), tol=COLD_TOL)
+                    if _mean_residual(prob, L2, p2, obs, w, prob._last_kin) < err:
                         L, p0 = L2, p2
-        L = prob.clamp(L)
+        if clamp:
+            L = prob.clamp(L)
         self._prev = (L, p0)
         self._frame += 1
+        with torch.no_grad():
+            pred = prob.predict_reduced(*prob.fk_reduced(L, p0))
         return _to_motion(prob, L, p0, obs, conf, np.array([valid]), self.fps,
-                          np.array([(self._frame - 1) / self.fps]), {"online": True}, rest_offsets=self._offsets)
+                          np.array([(self._frame - 1) / self.fps]), {"online": True}, rest_offsets=self._offsets,
+                          pred=pred)
 
 
-def _mean_residual(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, w: torch.Tensor) -> float:
-    """Weighted mean keypoint distance (metres) over all frames."""
+def _mean_residual(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, w: torch.Tensor,
+                   kin: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+    """Weighted mean keypoint distance (metres) over all frames (``kin``: :meth:`Problem.fk_reduced` of the pose
+    when already known)."""
     with torch.no_grad():
-        d = torch.linalg.norm(prob.predict(*prob.fk(L, p0)) - obs, dim=-1)
+        d = torch.linalg.norm(prob.predict_reduced(*(prob.fk_reduced(L, p0) if kin is None else kin)) - obs, dim=-1)
     return float((w * d).sum() / w.sum().clamp_min(1e-12))
 
 

@@ -48,11 +48,17 @@ def skew(v: torch.Tensor) -> torch.Tensor:
     return torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).reshape(v.shape + (3,))
 
 
+_LOG_A = torch.tensor([7, 2, 3])
+_LOG_B = torch.tensor([5, 6, 1])
+_LOG_D = torch.tensor([0, 4, 8])
+
+
 def log_so3(R: torch.Tensor) -> torch.Tensor:
     """Rotation matrices ``(..., 3, 3)`` -> rotation vectors ``(..., 3)`` radians (robust near 0 and pi)."""
-    w = 0.5 * torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    flat = R.reshape(R.shape[:-2] + (9,))
+    w = 0.5 * (flat[..., _LOG_A] - flat[..., _LOG_B])  # (R21 - R12, R02 - R20, R10 - R01) / 2
     s = w.norm(dim=-1)
-    c = ((R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2).clamp(-1, 1)
+    c = ((flat[..., _LOG_D].sum(-1) - 1) / 2).clamp(-1, 1)
     theta = torch.atan2(s, c)
     scale = torch.where(s > 1e-7, theta / s.clamp_min(1e-12), torch.ones_like(s))
     out = w * scale[..., None]
@@ -87,7 +93,7 @@ def kabsch_batched(src: torch.Tensor, dst: torch.Tensor, w: torch.Tensor, reg: f
     ws = w.sum(1, keepdim=True).clamp_min(1e-12)
     cs = (w[..., None] * src).sum(1) / ws
     cd = (w[..., None] * dst).sum(1) / ws
-    M = torch.einsum("tn,tni,tnj->tij", w, dst - cd[:, None], src - cs[:, None])  # sum w d s^T
+    M = ((dst - cd[:, None]) * w[..., None]).transpose(1, 2) @ (src - cs[:, None])  # sum w d s^T
     R = _rot_from_cross(M, reg)
     return R, cd - torch.einsum("tij,tj->ti", R, cs)
 
@@ -237,6 +243,7 @@ class Problem:
         self.shape = shape.detach().to(self.model.dtype).reshape(-1).clone()
         q, pb = self.rest(self.shape[None])
         self.q, self.pb = q, pb[0]
+        self._set_reduced()
 
     def _restrict_levels(self) -> None:
         """FK levels restricted to the joints the keypoints and optimised joints depend on."""
@@ -279,6 +286,100 @@ class Problem:
         # C is very sparse (a pair feeds its keypoint's row of each ancestor): as (row, pair) index lists
         self._C_row, self._C_pair = (ix.to(self.dev) for ix in torch.nonzero(self.C, as_tuple=True))
         self._restrict_levels()
+        self._reduce()
+
+    def _reduce(self) -> None:
+        """The fitting loop's compact kinematics. Only the optimised joints ``ix`` ever rotate (every other joint
+        keeps the identity), so a joint ``j`` moves rigidly with its nearest optimised ancestor-or-self ``c``:
+        ``G_j = G_c``, ``p_j = p_c + G_c (q_j - q_c)``. Every pair ``(k, j)`` is re-attached to ``(k, c)`` with
+        the lever ``b + a (q_j - q_c)`` (pairs on the same ``(k, c)`` merged), and forward kinematics runs over the
+        ``nA`` optimised joints only (levels of the reduced tree). Exact under that invariant."""
+        par = np.asarray(self.model.parents)
+        ixl = self.ix.cpu().numpy().tolist()
+        pos = {j: c for c, j in enumerate(ixl)}
+
+        def owner(j: int) -> int:  # nearest optimised ancestor-or-self, as a position in ix
+            while j not in pos:
+                j = int(par[j])
+            return pos[j]
+
+        rpar = np.array([-1] + [owner(int(par[j])) for j in ixl[1:]], int)
+        depth = np.zeros(len(ixl), int)
+        for c in range(1, len(ixl)):  # ix is in parent-before-child order (joint index order)
+            depth[c] = depth[rpar[c]] + 1
+        self._r_levels = [(torch.as_tensor(np.flatnonzero(depth == d), device=self.dev),
+                           torch.as_tensor(rpar[depth == d], device=self.dev)) for d in range(1, depth.max() + 1)]
+        self._r_par = torch.as_tensor(np.maximum(rpar, 0), device=self.dev)
+        # forward kinematics on 4x4 transforms in depth order: each level is a slice, its parents in the level above
+        order = np.argsort(depth, kind="stable")
+        rank = np.argsort(order)
+        self._r_order = torch.as_tensor(order, device=self.dev)
+        self._r_unorder = torch.as_tensor(rank, device=self.dev)
+        bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
+        self._r_slices = []
+        for d in range(1, depth.max() + 1):
+            lo, hi = int(bounds[d]), int(bounds[d + 1])
+            prev_lo = int(bounds[d - 1])
+            self._r_slices.append((lo, hi, torch.as_tensor(rank[rpar[order[lo:hi]]] - prev_lo, device=self.dev)))
+        self._r_root = (0, int(bounds[1]))
+        self._ix_sorted = self.ix[self._r_order]
+        pc = np.array([owner(int(j)) for j in self.pj.tolist()], int)  # pair -> owner
+        keys = sorted(set(zip(self.pk.tolist(), pc.tolist())))
+        kid = {kc: r for r, kc in enumerate(keys)}
+        self._r_of_pair = torch.as_tensor([kid[(int(k), int(c))] for k, c in zip(self.pk.tolist(), pc)],
+                                          device=self.dev)
+        self._r_owner_joint = torch.as_tensor(np.asarray(ixl)[pc], device=self.dev)  # (N,) q index of the owner
+        self.rk = torch.as_tensor([k for k, _ in keys], device=self.dev)
+        self.rc = torch.as_tensor([c for _, c in keys], device=self.dev)
+        R = len(keys)
+        self.ra = torch.zeros(R, dtype=self.dt, device=self.dev).index_add_(0, self._r_of_pair, self.pa)
+        K = self.a.shape[0]
+        anc_r = self.anc[self.ix][:, self.ix]  # (nA, nA): anc_r[c, c2] = ix[c2] is ancestor-or-self of ix[c]
+        Cr = torch.zeros(K, self.nA, R, dtype=self.dt, device=self.dev)
+        Cr[self.rk, :, torch.arange(R, device=self.dev)] = anc_r[self.rc]
+        self._rC_row, self._rC_pair = (t.to(self.dev) for t in torch.nonzero(Cr.reshape(K * self.nA, R),
+                                                                              as_tuple=True))
+        self._eye3 = torch.eye(3, dtype=self.dt, device=self.dev)
+        self._Jpos = (self.a_sum[None, :, None, None] * self._eye3) / UNIT  # (1, K, 3, 3) root-position columns
+        A = self.nA - 1
+        idx = 3 + torch.arange(3 * A, device=self.dev).reshape(A, 3)
+        self._hb_idx = (idx[:, :, None], idx[:, None, :])
+        self._gb_idx = idx.reshape(-1)
+
+    def _set_reduced(self) -> None:
+        """Shape-dependent data of the compact kinematics: offsets ``(nA, 3)`` and merged levers ``(R, 3)``."""
+        q = self.q[0]
+        qi = q[self.ix]
+        self._r_off = qi - qi[self._r_par]
+        base = torch.eye(4, dtype=self.dt, device=self.dev).repeat(1, self.nA, 1, 1)
+        base[0, :, :3, 3] = self._r_off[self._r_order]
+        self._loc_base = base
+        lev = self.pb + self.pa[:, None] * (q[self.pj] - q[self._r_owner_joint])
+        self.rb = torch.zeros(len(self.rk), 3, dtype=self.dt, device=self.dev).index_add_(0, self._r_of_pair, lev)
+
+    def fk_reduced(self, L: torch.Tensor, p0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions ``(T, nA, 3)`` and rotations ``(T, nA, 3, 3)`` of the optimised joints only (the other joints
+        of ``L (T, J, 3, 3)`` must be the identity, as everywhere in the fitting loop)."""
+        T = len(L)
+        loc = self._loc_base.repeat(T, 1, 1, 1)  # (T, nA, 4, 4) local transforms [L_c off_c; 0 1], depth order
+        loc[:, :, :3, :3] = L[:, self._ix_sorted]
+        loc[:, 0, :3, 3] = p0
+        lo, hi = self._r_root
+        out = [loc[:, lo:hi]]
+        for lo, hi, up in self._r_slices:
+            out.append(out[-1][:, up] @ loc[:, lo:hi])
+        W = torch.cat(out, 1)[:, self._r_unorder]
+        return W[..., :3, 3], W[..., :3, :3]
+
+    def _red_points(self, P: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+        """``(T, R, 3)``: ``a_r p_c + G_c b_r`` per reduced pair."""
+        return self.ra[:, None] * P[:, self.rc] + (G[:, self.rc] @ self.rb[..., None])[..., 0]
+
+    def predict_reduced(self, P: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+        """Keypoints ``(T, K, 3)`` from :meth:`fk_reduced`."""
+        pp = self._red_points(P, G)
+        out = torch.zeros(pp.shape[:-2] + (self.C0.shape[0], 3), dtype=pp.dtype, device=pp.device)
+        return out.index_add_(-2, self.rk, pp)
 
     # ----- kinematics -----
     def fk(self, L: torch.Tensor, p0: torch.Tensor, q: torch.Tensor | None = None
@@ -362,95 +463,107 @@ class Problem:
         R, t = kabsch_batched(pred, obs, wt, reg=1e-3)
         L[:, 0] = R
         p0 = t  # the root sat at the origin
-        levels = self.model._levels()
-        lim_pos = {int(j): a for a, j in enumerate(self.ix[1:].tolist())}
         sweeps = [(self._near, 0.05)] + [(self._far, 0.02)] * max(0, n_sweeps - 1)
         for mask, reg in sweeps:
-            L = self._sweep(L, p0, obs, w, levels, lim_pos, mask, reg)
+            L = self._sweep(L, p0, obs, w, mask, reg)
         return L, p0
 
-    def _sweep(self, L, p0, obs, w, levels, lim_pos, mask, reg):
+    def _sweep_plan(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per model tree level that holds optimised joints: their model indices, their positions in ``ix`` and
+        the positions in ``ix`` of the optimised joints that carry their parents' rotations (cached)."""
+        if not hasattr(self, "_plan"):
+            pos = {int(j): c for c, j in enumerate(self.ix.tolist()) if c > 0}
+            self._plan = []
+            for ix, _ in self.model._levels()[1:]:
+                ids = [int(j) for j in ix.tolist() if int(j) in pos]
+                if ids:
+                    cols = torch.as_tensor([pos[j] for j in ids], device=self.dev)
+                    self._plan.append((torch.as_tensor(ids, device=self.dev), cols, self._r_par[cols]))
+        return self._plan
+
+    def _sweep(self, L, p0, obs, w, mask, reg):
         T = len(L)
-        for lvl in range(1, len(levels)):
-            ids = [int(j) for j in levels[lvl][0].tolist() if int(j) in lim_pos]
-            if not ids:
-                continue
-            P, G = self.fk(L, p0)
-            pred = self.predict(P, G)
-            jj = torch.as_tensor(ids, device=self.dev)
-            cols = torch.as_tensor([lim_pos[j] + 1 for j in ids], device=self.dev)
+        for jj, cols, rpar in self._sweep_plan():
+            P, G = self.fk_reduced(L, p0)
+            pred = self.predict_reduced(P, G)
             inside = mask[:, cols]  # (K, n)
-            pj = P[:, jj]  # (T, n, 3)
+            pj = P[:, cols]  # (T, n, 3)
             src = pred[:, None] - pj[:, :, None]  # (T, n, K, 3)
             dst = obs[:, None] - pj[:, :, None]
             ww = w[:, None] * inside.T[None]  # (T, n, K)
-            M = torch.einsum("tnk,tnki,tnkj->tnij", ww, dst, src)
-            Rd = _rot_from_cross(M.reshape(-1, 3, 3), reg).reshape(T, len(ids), 3, 3)
-            par = torch.as_tensor(self.model.parents[ids], device=self.dev)
-            L[:, jj] = mm3(G[:, par].transpose(-1, -2), mm3(Rd, G[:, jj]))
+            M = (dst * ww[..., None]).transpose(-1, -2) @ src  # (T, n, 3, 3) = sum_k w dst src^T
+            Rd = _rot_from_cross(M.reshape(-1, 3, 3), reg).reshape(T, len(cols), 3, 3)
+            # a joint's parent rotates with its nearest optimised ancestor (every other joint is the identity)
+            L[:, jj] = G[:, rpar].transpose(-1, -2) @ (Rd @ G[:, cols])
             # all limited joints again, not only this level's: re-projecting rotations whose limit box reaches past
             # pi (log wraps) gives better initial poses on synthetic data
             L = self.clamp(L)
         return L
 
     # ----- Levenberg-Marquardt -----
-    def _terms(self, L, p0, obs, w, phi0, smooth_target, wts: Weights, jac: bool, irls: bool = False):
+    def _terms(self, L, p0, obs, w, phi0, smooth_target, wts: Weights, jac: bool, irls: bool = False, kin=None,
+               phi=None):
         """Cost per frame ``(T,)`` and scaled residuals (+ normal equations ``H (T, n, n)``, ``g (T, n)`` when
         ``jac``). ``irls``: ``w`` is the confidence and the Geman-McClure IRLS weights are applied here (the
-        weights used are kept in ``self._last_w``)."""
-        P, G = self.fk(L, p0)
-        pred = self.predict(P, G)
+        weights used are kept in ``self._last_w``). ``kin``: :meth:`fk_reduced` of ``(L, p0)`` when already known
+        (the compact kinematics used are kept in ``self._last_kin``); ``phi``: :meth:`local_rotvec` of ``L`` when
+        already known (kept in ``self._last_phi``)."""
+        P, G = self.fk_reduced(L, p0) if kin is None else kin
+        self._last_kin = (P, G)
+        pp = self._red_points(P, G)  # (T, R, 3)
+        pred = torch.zeros(pp.shape[:-2] + (obs.shape[-2], 3), dtype=pp.dtype, device=pp.device)
+        pred.index_add_(-2, self.rk, pp)
         e = (pred - obs) / UNIT  # (T, K, 3)
+        e2 = (e * e).sum(-1)
         if irls:
             s2 = (wts.gm_sigma / UNIT) ** 2
-            w = w * (s2 / (s2 + (e**2).sum(-1))) ** 2
+            w = w * (s2 / (s2 + e2)) ** 2
             self._last_w = w
-        phi = self.local_rotvec(L)
+        phi = self.local_rotvec(L) if phi is None else phi
+        self._last_phi = phi
         r = mv3(self.lim_frames, phi)
         ex = r - torch.maximum(torch.minimum(r, self.lim_hi), self.lim_lo)
         dp = phi - phi0
-        cost = (w * (e**2).sum(-1)).sum(-1) + wts.limits * (ex**2).sum((-1, -2)) + wts.prior * (dp**2).sum((-1, -2))
+        cost = (w * e2).sum(-1) + wts.limits * (ex * ex).sum((-1, -2)) + wts.prior * (dp * dp).sum((-1, -2))
         if smooth_target is not None:
             s_phi, s_pos = smooth_target
             ds = phi - s_phi
             dpos = (p0 - s_pos) / UNIT
-            cost = cost + wts.smooth * (ds**2).sum((-1, -2)) + wts.smooth_pos * (dpos**2).sum(-1)
+            cost = cost + wts.smooth * (ds * ds).sum((-1, -2)) + wts.smooth_pos * (dpos * dpos).sum(-1)
         if not jac:
             return cost, e
         T, K = e.shape[:2]
         nA = self.nA
-        pp = self._pair_points(P, G)  # (T, N, 3)
         S = torch.zeros(T, K * nA, 3, dtype=self.dt, device=self.dev)
-        S.index_add_(1, self._C_row, pp[:, self._C_pair])  # = C @ pp, C being 0/1 and sparse
-        v = S.reshape(T, K, nA, 3) - self.anc_a[None, :, :, None] * P[:, None, self.ix]  # (T, K, nA, 3)
+        S.index_add_(1, self._rC_row, pp[:, self._rC_pair])  # = C @ pp, C being 0/1 and sparse
+        v = S.reshape(T, K, nA, 3) - self.anc_a[None, :, :, None] * P[:, None]  # (T, K, nA, 3)
         # d pred / d d_j = -[v]_x G_j, rows c, columns i: -(skew(v) @ G_j)[c, i]
-        Gr = G[:, None, self.ix]  # (T, 1, nA, 3(b), 3(i))
+        Gr = G[:, None]  # (T, 1, nA, 3(b), 3(i))
         vx, vy, vz = (v[..., c, None] for c in range(3))
         Jr = torch.stack([vz * Gr[..., 1, :] - vy * Gr[..., 2, :],
                           vx * Gr[..., 2, :] - vz * Gr[..., 0, :],
                           vy * Gr[..., 0, :] - vx * Gr[..., 1, :]], 2)  # (T, K, 3(c), nA, 3(i))
-        Jk = torch.cat([Jr.reshape(T, K, 3, 3 * nA),
-                        (self.a_sum[None, :, None, None] * torch.eye(3, dtype=self.dt, device=self.dev))
-                        .expand(T, -1, -1, -1)], -1) / UNIT  # (T, K, 3, n)
+        Jk = torch.cat([Jr.reshape(T, K, 3, 3 * nA) / UNIT, self._Jpos.expand(T, -1, -1, -1)], -1)  # (T, K, 3, n)
         Jf = Jk.reshape(T, K * 3, -1)
         Jw = (Jk * w[:, :, None, None]).reshape(T, K * 3, -1)
-        H = Jf.transpose(1, 2) @ Jw
-        g = (Jw.transpose(1, 2) @ e.reshape(T, K * 3, 1))[..., 0]
+        JwT = Jw.transpose(1, 2)
+        H = JwT @ Jf
+        g = (JwT @ e.reshape(T, K * 3, 1))[..., 0]
         Ji = right_jacobian_inv(phi)  # (T, A, 3, 3)
-        Jl = mm3(self.lim_frames.expand_as(Ji), Ji) * (ex != 0)[..., None].to(self.dt)
-        JiTJi = mm3(Ji.transpose(-1, -2), Ji)
-        Hb = wts.limits * mm3(Jl.transpose(-1, -2), Jl) + wts.prior * JiTJi
-        gb = wts.limits * mv3(Jl.transpose(-1, -2), ex) + wts.prior * mv3(Ji.transpose(-1, -2), dp)
+        JiT = Ji.transpose(-1, -2)
+        Jl = (self.lim_frames @ Ji) * (ex != 0)[..., None].to(self.dt)
+        JlT = Jl.transpose(-1, -2)
+        JiTJi = JiT @ Ji
+        Hb = wts.limits * (JlT @ Jl) + wts.prior * JiTJi
+        gb = wts.limits * (JlT @ ex[..., None])[..., 0] + wts.prior * (JiT @ dp[..., None])[..., 0]
         if smooth_target is not None:
             Hb = Hb + wts.smooth * JiTJi
-            gb = gb + wts.smooth * mv3(Ji.transpose(-1, -2), ds)
+            gb = gb + wts.smooth * (JiT @ ds[..., None])[..., 0]
             n = H.shape[-1]
-            H[:, n - 3:, n - 3:] += wts.smooth_pos / UNIT**2 * torch.eye(3, dtype=self.dt, device=self.dev)
+            H[:, n - 3:, n - 3:] += wts.smooth_pos / UNIT**2 * self._eye3
             g[:, n - 3:] += wts.smooth_pos / UNIT * dpos
-        A = nA - 1
-        idx = 3 + torch.arange(3 * A, device=self.dev).reshape(A, 3)
-        H[:, idx[:, :, None], idx[:, None, :]] += Hb
-        g[:, idx.reshape(-1)] += gb.reshape(T, -1)
+        H[:, self._hb_idx[0], self._hb_idx[1]] += Hb
+        g[:, self._gb_idx] += gb.reshape(T, -1)
         self._last_J = (Jk, w)
         return cost, e, H, g
 
@@ -464,7 +577,7 @@ class Problem:
 
     def lm(self, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, conf: torch.Tensor, iters: int,
            wts: Weights, phi0: torch.Tensor | None = None, smooth: str | None = None,
-           prev: tuple[torch.Tensor, torch.Tensor] | None = None, lam: float = 1e-3,
+           prev: tuple[torch.Tensor, torch.Tensor] | None = None, lam: float = 1e-3, tol: float = 0.0,
            ) -> tuple[torch.Tensor, torch.Tensor]:
         """Levenberg-Marquardt on all frames at once (per-frame damping and step acceptance).
 
@@ -476,11 +589,15 @@ class Problem:
             phi0: ``(T, A, 3)`` prior centre (default: the initial pose).
             smooth: ``"sequence"`` (pull to the mean of the neighbouring frames) or ``"online"`` (to ``prev``).
             prev: online: previous frame's ``(phi (1, A, 3), root position (1, 3))``.
+            tol: one frame: stop early once an accepted step lowers the cost by no more than this fraction.
+
+        The compact kinematics (:meth:`fk_reduced`) of the returned pose are left in ``self._last_kin``.
         """
         phi0 = self.local_rotvec(L) if phi0 is None else phi0
         T = len(L)
         lam_t = torch.full((T,), lam, dtype=self.dt, device=self.dev)
-        for _ in range(iters):
+        kin = phi = None
+        for it in range(iters):
             target = None
             if smooth == "sequence" and T >= 3 and (wts.smooth > 0 or wts.smooth_pos > 0):
                 phi = self.local_rotvec(L)
@@ -490,7 +607,9 @@ class Problem:
             elif smooth == "online" and prev is not None:
                 target = prev
             # IRLS weights of the Geman-McClure loss at the current residuals
-            cost, _, H, g = self._terms(L, p0, obs, conf, phi0, target, wts, jac=True, irls=True)
+            cost, _, H, g = self._terms(L, p0, obs, conf, phi0, target, wts, jac=True, irls=True, kin=kin,
+                                        phi=phi)
+            kin, phi = self._last_kin, self._last_phi
             w = self._last_w
             diag = torch.diagonal(H, dim1=-2, dim2=-1)
             Hd = H + torch.diag_embed(lam_t[:, None] * diag + 1e-6)
@@ -498,9 +617,23 @@ class Problem:
             Ln, pn = self._apply(L, p0, delta)
             new_cost, _ = self._terms(Ln, pn, obs, w, phi0, target, wts, jac=False)
             ok = new_cost <= cost
+            if T == 1:  # one frame (online): plain control flow, no blending
+                if bool(ok[0]):
+                    L, p0, kin, phi = Ln, pn, self._last_kin, self._last_phi
+                    lam_t = (lam_t / 3).clamp_min(1e-7)
+                    # converged: the accepted step barely lowered the cost (the next one would change nothing)
+                    if tol > 0 and it + 1 < iters and float(cost[0] - new_cost[0]) <= tol * float(cost[0]):
+                        break
+                else:
+                    lam_t = lam_t * 5
+                continue
+            Pn, Gn = self._last_kin
             L = torch.where(ok[:, None, None, None], Ln, L)
             p0 = torch.where(ok[:, None], pn, p0)
+            kin = (torch.where(ok[:, None, None], Pn, kin[0]), torch.where(ok[:, None, None, None], Gn, kin[1]))
+            phi = torch.where(ok[:, None, None], self._last_phi, phi)
             lam_t = torch.where(ok, (lam_t / 3).clamp_min(1e-7), lam_t * 5)
+        self._last_kin = kin if kin is not None else self.fk_reduced(L, p0)
         return L, p0
 
     # ----- shape -----
@@ -544,13 +677,13 @@ class Problem:
         for step in (1.0, 0.5, 0.25):
             new_shape = self.model.clamp_shape((s0 + step * ds).to(self.model.dtype))
             Ln, pn = self._apply(L, p0, step * dp)
-            keep = (self.shape.clone(), self.q, self.pb)
+            keep = (self.shape.clone(), self.q, self.pb, self._r_off, self.rb, self._loc_base)
             self.set_shape(new_shape)
             c, _ = self._terms(Ln, pn, obs, w, phi0, None, wts, jac=False)
             c = c.sum() + reg * ((new_shape.to(self.dt) - mean) ** 2).sum()
             if c <= old_cost:
                 return Ln, pn, new_shape, c
-            self.shape, self.q, self.pb = keep
+            self.shape, self.q, self.pb, self._r_off, self.rb, self._loc_base = keep
         return L, p0, self.shape.clone(), old_cost
 
     # ----- shape -----

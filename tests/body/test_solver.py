@@ -109,3 +109,40 @@ def test_joints_no_keypoint_constrains_are_not_optimised(smplx_model):
     Jk = prob._last_J[0]  # (T, K, 3, n)
     assert Jk.shape[-1] == 3 * prob.nA + 3
     assert bool((Jk.abs().sum((0, 1, 2)) > 0).all())  # every optimised column moves some keypoint
+
+
+def _random_pose(prob, T, seed):
+    """Local rotations ``(T, J, 3, 3)`` with only the optimised joints rotated (the fitting loop's invariant)."""
+    g = torch.Generator().manual_seed(seed)
+    L = torch.eye(3, dtype=prob.dt).repeat(T, prob.model.n_joints, 1, 1)
+    L[:, prob.ix] = rotvec_to_matrix_torch(0.6 * torch.randn(T, prob.nA, 3, generator=g, dtype=prob.dt))
+    return L, torch.randn(T, 3, generator=g, dtype=prob.dt)
+
+
+@pytest.mark.parametrize("which", ["smplx", "anny"])
+def test_compact_kinematics_match_full_forward_kinematics(which, request):
+    model = request.getfixturevalue(f"{which}_model")
+    names = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+             "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
+             "left_ankle", "right_ankle"]
+    prob = Problem(model, build_correspondence(model, names, "coco17"), joint_limits(model))
+    prob.set_shape(model.default_shape() + 0.1)  # the compact levers follow the shape
+    L, p0 = _random_pose(prob, 4, 3)
+    P, G = prob.fk(L, p0)
+    Pr, Gr = prob.fk_reduced(L, p0)
+    assert torch.allclose(Pr, P[:, prob.ix], atol=1e-12) and torch.allclose(Gr, G[:, prob.ix], atol=1e-12)
+    assert torch.allclose(prob.predict_reduced(Pr, Gr), prob.predict(P, G), atol=1e-12)
+    assert prob.nA < prob.model.n_joints and len(prob.rk) <= len(prob.pk)
+
+
+def test_lm_early_stop_on_one_frame(problem):
+    L, p0 = _random_pose(problem, 1, 4)
+    L = problem.clamp(L)  # reachable within the joint limits
+    obs = problem.predict(*problem.fk(L, p0))
+    w = torch.ones(obs.shape[:2], dtype=problem.dt)
+    L1, p1 = problem.lm(L, p0 + 0.02, obs, w, 8, Weights(), phi0=problem.local_rotvec(L), tol=1e-3)
+    # the 2 cm root offset is (mostly) undone and the compact kinematics of the result are kept
+    err = torch.linalg.norm(problem.predict(*problem.fk(L1, p1)) - obs, dim=-1).mean()
+    assert float(err) < 0.005
+    P, G = problem._last_kin
+    assert torch.allclose(P, problem.fk(L1, p1)[0][:, problem.ix], atol=1e-12)
