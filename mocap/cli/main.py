@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early: not an error
+        sys.stderr.close()
+        return 0
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         if args.debug:
             raise

@@ -1,0 +1,1 @@
+../ros2_ws/src/mocap/launch/multiview.launch.py
