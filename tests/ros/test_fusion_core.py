@@ -173,3 +173,61 @@ def test_deferred_fit_of_the_newest_frame_stays_warm(capture, anny_factory):
     deferred.reset()  # e.g. a clock jump: the next fit starts cold
     deferred.fit(deferred.process(float(kp2d.timestamps[6]), _frames(kp2d, 6), fit=False))
     assert deferred.fit_stats["cold_starts"] == 2
+
+
+def _forearm_rotations(gt: np.ndarray) -> np.ndarray:
+    """``(T, 3, 3)`` left forearm orientations of ``gt (T, 1, 17, 3)``: x along elbow -> wrist, y normal to the arm
+    plane (shoulder, elbow, wrist)."""
+    sh, el, wr = gt[:, 0, 5], gt[:, 0, 7], gt[:, 0, 9]
+    x = (wr - el) / np.linalg.norm(wr - el, axis=1, keepdims=True)
+    y = np.cross(x, sh - el)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
+
+
+def test_imu_fills_the_wrist_vision_loses(shared_data):
+    """A forearm IMU (simulated: heading offset, drift, noise) keeps the left wrist within centimetres while every
+    camera loses it for 0.8 s; without IMU samples the wrist is missing there."""
+    from mocap.reconstruct.imu_fusion import simulate_imu
+    from mocap.synthetic import make_capture
+
+    rig, kp2d, gt = make_capture(shared_data / "bvh" / "131_01.bvh", n_cameras=4, frame_step=4, max_frames=90,
+                                 outlier_rate=0.0, dropout_rate=0.0)
+    gap = np.arange(55, 79)  # after >= 30 visible frames: the IMU aligns itself first
+    kp2d.data[gap, :, 0, 9] = [np.nan, np.nan, 0.0]  # left wrist hidden from every camera
+    ts = kp2d.timestamps
+    quat, gyro = simulate_imu(_forearm_rotations(gt), ts, heading_rad=1.2, yaw_drift_rad_s=0.01,
+                              rng=np.random.default_rng(3))
+    wrist = {}
+    for imu in (True, False):
+        core = fusion_core.FusionCore(rig, "coco17", filter="one_euro",
+                                      imu_segments={"/imu/l_forearm": "left_elbow:left_wrist"})
+        out = []
+        for i in range(len(ts)):
+            if imu:  # the IMU sample arrives a little before the frame is complete
+                core.add_imu("/imu/l_forearm", float(ts[i]), quat[i], gyro[i])
+            out.append(core.process(float(ts[i]), _frames(kp2d, i)).skeletons[0])
+        wrist[imu] = np.stack([sk.X[9] for sk in out])
+        if imu:
+            assert core.imu_stats["samples"] == len(ts) and core.imu_stats["filled"] == len(gap)
+            conf = np.array([sk.conf[[7, 9]] for sk in out])  # elbow, wrist
+            np.testing.assert_allclose(conf[gap, 1], 0.5 * conf[gap, 0])  # marked as inferred: half the elbow's
+    err = np.linalg.norm(wrist[True][gap] - gt[gap, 0, 9], axis=1)
+    assert np.isfinite(err).all() and err.max() < 0.06 and np.median(err) < 0.04, err
+    assert not np.isfinite(wrist[False][gap]).any()  # vision alone has no wrist in the gap
+    vis = np.setdiff1d(np.arange(len(ts)), gap)
+    np.testing.assert_allclose(wrist[True][vis], wrist[False][vis])  # IMU changes only what vision lost
+
+
+def test_imu_segment_spec_is_checked(capture):
+    rig = capture[0]
+    with pytest.raises(fusion_core.MocapError, match="left_elbw"):
+        fusion_core.FusionCore(rig, "coco17", imu_segments={"imu0": "left_elbw:left_wrist"})
+    core = fusion_core.FusionCore(rig, "coco17", imu_segments={"imu0": "left_elbow:left_wrist"})
+    assert not core.add_imu("other", 0.0, [0, 0, 0, 1])  # unknown sensor ignored
+    assert core.add_imu("imu0", 1.0, [0, 0, 0, 2]) and not core.add_imu("imu0", 0.5, [0, 0, 0, 1])
+    core.add_imu("imu0", 1.1, [0, 0, np.sin(0.5), np.cos(0.5)], [0, 0, 10.0])
+    q, g = core.imu_at(1.05)  # halfway: half the rotation (slerp), mean rate
+    np.testing.assert_allclose(q[0], [0, 0, np.sin(0.25), np.cos(0.25)], atol=1e-12)
+    np.testing.assert_allclose(g[0], [np.nan, np.nan, np.nan])  # first sample had no gyro
+    assert np.isnan(core.imu_at(2.0)[0]).all()  # newest sample too old: silent

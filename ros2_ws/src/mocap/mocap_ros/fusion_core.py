@@ -1,15 +1,18 @@
 """The fusion node's logic without ROS: synchronised 2D groups -> filtered 3D skeletons (+ optional body fit).
 
 Thin over the library: :class:`mocap.reconstruct.OnlineTriangulator` (triangulate + filter, the same math as the
-offline path) and, optionally, :class:`mocap.body.fit.OnlineFitter`. The body fit can run apart from the
+offline path), optionally :class:`mocap.reconstruct.imu_fusion.ImuFusionStep` (body-worn IMUs fill the joints vision
+loses) and, optionally, :class:`mocap.body.fit.OnlineFitter`. The body fit can run apart from the
 triangulation (:meth:`FusionCore.process` with ``fit=False``, later :meth:`FusionCore.fit`); :class:`LatestSlot`
 hands the newest frame to it, so a slow fit never queues frames up.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from mocap.geometry.rotations import matrix_to_rotvec, quat_xyzw_to_matrix
 from mocap.reconstruct import OnlineTriangulator
 from mocap.reconstruct.association import reconstruct_frame
 from mocap.reconstruct.filters import KalmanFilter, OneEuroFilter
+from mocap.reconstruct.imu_fusion import ImuFusionStep, ImuSegment
 from mocap.reconstruct.tracking import PeopleTracker
 from mocap.skeletons import get_joint_set
 from mocap_ros.skeleton import global_from_local, joint_orientations
@@ -115,12 +119,22 @@ class FusionCore:
         tracker_opts: options of :class:`~mocap.reconstruct.tracking.PeopleTracker` (``gate_m``, ``min_hits``,
             ``max_misses``); default ``min_hits=1``.
         association_opts: extra options of :func:`~mocap.reconstruct.association.reconstruct_frame`.
+        imu_segments: optional body-worn IMUs, sensor name -> ``"parent:child"`` joint names of the bone it is strapped
+            to (e.g. ``{"/imu/left_forearm": "left_elbow:left_wrist"}``). Feed samples with :meth:`add_imu`; on the
+            single-person path every frame then goes through :class:`~mocap.reconstruct.imu_fusion.ImuFusionStep`,
+            which aligns each IMU to its bone from frames where vision sees both joints and afterwards rebuilds the
+            child joint when vision loses it (parent + bone length * fused orientation; confidence half the
+            parent's). The multi-person path is not IMU-fused (which person wears the IMU is unknown).
+        imu_opts: options of :class:`~mocap.reconstruct.imu_fusion.ImuFusionStep` (``min_align_frames``,
+            ``min_conf``, ``max_residual_rad``, filter options).
+        imu_max_age_s: a sensor whose newest sample is older than this at a frame counts as silent (NaN sample).
     """
 
     def __init__(self, rig, joint_set: str, filter: str = "one_euro", filter_opts: dict | None = None,
                  triangulate_opts: dict | None = None, use_prior: bool = True, fitter_factory=None,
                  min_joints: int = 3, multi_person: bool = True, tracker_opts: dict | None = None,
-                 association_opts: dict | None = None) -> None:
+                 association_opts: dict | None = None, imu_segments: dict[str, str] | None = None,
+                 imu_opts: dict | None = None, imu_max_age_s: float = 0.1) -> None:
         self.rig = rig
         self.cameras = list(rig.names)
         self.joint_set = get_joint_set(joint_set)
@@ -149,6 +163,66 @@ class FusionCore:
         #: after a reset), ``fit_s`` total fit wall time, ``fit_cpu_s`` its CPU time (thread), ``max_fit_s`` the
         #: slowest frame (wall); wall >> CPU means the fit was waiting for a core
         self.fit_stats = {"fitted": 0, "cold_starts": 0, "fit_s": 0.0, "fit_cpu_s": 0.0, "max_fit_s": 0.0}
+        self.imu_sensors = list(imu_segments or {})
+        self.imu_segments = [self._imu_segment(n, spec) for n, spec in (imu_segments or {}).items()]
+        self.imu_opts = dict(imu_opts or {})
+        self.imu_max_age_s = float(imu_max_age_s)
+        self._imu_buf: dict[str, deque] = {n: deque(maxlen=1000) for n in self.imu_sensors}
+        self.imu_fusion = ImuFusionStep(self.imu_segments, self.imu_sensors, **self.imu_opts) \
+            if self.imu_segments else None
+        #: IMU counters: ``samples`` received, ``filled`` joints rebuilt from IMUs, ``dropped`` samples out of order
+        self.imu_stats = {"samples": 0, "filled": 0, "dropped": 0}
+
+    def _imu_segment(self, sensor: str, spec: str) -> ImuSegment:
+        parts = [x.strip() for x in str(spec).split(":")]
+        names = list(self.joint_set.joints)
+        if len(parts) != 2 or any(x not in names for x in parts):
+            raise MocapError(f"IMU {sensor!r}: segment {spec!r} must be 'parent:child' with two joint names of "
+                             f"{self.joint_set.name} ({', '.join(names)})", hint="e.g. left_elbow:left_wrist")
+        return ImuSegment(sensor, names.index(parts[0]), names.index(parts[1]), name=sensor)
+
+    def add_imu(self, sensor: str, stamp: float, quat_xyzw, gyro=None) -> bool:
+        """Store one IMU sample (``sensor_msgs/Imu``): orientation ``(4,)`` xyzw (NaN if the device gives none),
+        angular velocity ``(3,)`` rad/s in the sensor frame (or None), ``stamp`` seconds on the cameras' clock.
+
+        Returns False (sample ignored) for a sensor not in ``imu_segments`` or a stamp older than the newest one.
+        """
+        buf = self._imu_buf.get(sensor)
+        if buf is None:
+            return False
+        if buf and stamp <= buf[-1][0]:
+            self.imu_stats["dropped"] += 1
+            return False
+        q = np.asarray(quat_xyzw, float).reshape(4)
+        g = np.full(3, np.nan) if gyro is None else np.asarray(gyro, float).reshape(3)
+        n = np.linalg.norm(q)
+        buf.append((float(stamp), q / n if np.isfinite(n) and n > 1e-9 else np.full(4, np.nan), g))
+        self.imu_stats["samples"] += 1
+        return True
+
+    def imu_at(self, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(S, 4)`` orientations (slerped between the samples around ``stamp``) and ``(S, 3)`` angular velocities
+        of the IMU sensors at ``stamp``; NaN for a sensor without a sample within ``imu_max_age_s``."""
+        S = len(self.imu_sensors)
+        q, g = np.full((S, 4), np.nan), np.full((S, 3), np.nan)
+        for s, name in enumerate(self.imu_sensors):
+            buf = self._imu_buf[name]
+            if not buf:
+                continue
+            ts = [b[0] for b in buf]
+            k = bisect.bisect_left(ts, stamp)
+            if k < len(buf) and ts[k] == stamp:
+                q[s], g[s] = buf[k][1], buf[k][2]
+            elif 0 < k < len(buf):  # bracketed: interpolate
+                (t0, q0, g0), (t1, q1, g1) = buf[k - 1], buf[k]
+                if t1 - t0 <= 2 * self.imu_max_age_s:
+                    a = (stamp - t0) / (t1 - t0)
+                    q[s], g[s] = _slerp(q0, q1, a), (1 - a) * g0 + a * g1
+            else:  # before the first or after the newest sample: the nearest, if recent enough
+                t0, q0, g0 = buf[min(k, len(buf) - 1)]
+                if abs(stamp - t0) <= self.imu_max_age_s:
+                    q[s], g[s] = q0, g0
+        return q, g
 
     def reset(self) -> None:
         """Forget filter, tracker and fitter state (after a clock jump or a long gap).
@@ -157,6 +231,9 @@ class FusionCore:
         """
         self.tri.reset()
         self.tracker.reset()
+        if self.imu_fusion is not None:  # keep the IMU alignments: the straps did not move
+            self.imu_fusion = ImuFusionStep(self.imu_segments, self.imu_sensors, alignments=self.imu_fusion.alignments,
+                                            **self.imu_opts)
         self._filters.clear()
         self._epoch += 1
 
@@ -241,6 +318,11 @@ class FusionCore:
                 continue
             uvc[c] = kp[int(np.argmax(np.nan_to_num(kp[:, :, 2]).sum(1)))] if kp.shape[0] > 1 else kp[0]
         xyzc = self.tri.step(uvc[..., :2], uvc[..., 2], stamp)
+        if self.imu_fusion is not None and np.isfinite(xyzc[:, :3]).all(-1).any():
+            q, g = self.imu_at(stamp)
+            seen = np.isfinite(xyzc[:, :3]).all(-1)
+            xyzc = self.imu_fusion.step(xyzc, q, g, stamp)
+            self.imu_stats["filled"] += int((np.isfinite(xyzc[:, :3]).all(-1) & ~seen).sum())
         return xyzc[None] if np.isfinite(xyzc[:, :3]).all(-1).any() else np.zeros((0, self.J, 4))
 
     def _associate(self, frames: dict[str, np.ndarray | None]) -> np.ndarray:
@@ -291,6 +373,18 @@ class FusionCore:
                               global_from_local(loc, par), loc, body_model=str(motion.model),
                               shape=np.asarray(motion.shape, float), root_translation=motion.root_translation[0])
 
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, a: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions ``(4,)`` (xyzw) at fraction ``a`` in [0, 1]."""
+    d = float(np.dot(q0, q1))
+    if d < 0:
+        q1, d = -q1, -d
+    if d > 0.9995:
+        q = q0 + a * (q1 - q0)
+        return q / np.linalg.norm(q)
+    th = np.arccos(min(d, 1.0))
+    return (np.sin((1 - a) * th) * q0 + np.sin(a * th) * q1) / np.sin(th)
 
 
 class LatestSlot:

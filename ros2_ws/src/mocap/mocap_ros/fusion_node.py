@@ -18,8 +18,14 @@ they are skipped (counted, reported in a throttled log line) instead of queueing
 One thread on purpose: torch releases the GIL at every op, so a fit thread beside the executor is slowed down by
 GIL hand-offs (measured: fit p95 14 -> 26 ms next to a 30 Hz triangulation thread).
 
+Body-worn IMUs (``imu_topics``, ``sensor_msgs/Imu``, each strapped to the bone ``imu_segments`` names as
+``"parent:child"``) are fused on the single-person path: each aligns itself to its bone from frames where the cameras
+see it, then rebuilds the child joint when the cameras lose it (:class:`~mocap_ros.fusion_core.FusionCore`). The IMU
+stamps must be on the cameras' clock.
+
 It warns (throttled) and keeps publishing on: a missing camera, a clock jump (filters reset), out-of-sync/late
-cameras, a wrong joint count, and a silent IMU topic (``imu_topic`` set but no message for ``imu_timeout_s``).
+cameras, a wrong joint count, and a silent IMU topic (``imu_topic`` or one of ``imu_topics`` without a message for
+``imu_timeout_s``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 import rclpy
 from mocap_msgs.msg import Keypoints2D, SkeletonArray
 from rclpy.executors import SingleThreadedExecutor
@@ -35,6 +42,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Imu, JointState
 from visualization_msgs.msg import MarkerArray
 
+from mocap.errors import MocapError
 from mocap_ros import convert
 from mocap_ros.fusion_core import FusionCore, LatestSlot
 from mocap_ros.node_main import run_node
@@ -72,9 +80,20 @@ class FusionNode(Node):
         topts = {"min_conf": p["min_conf"], "reproj_threshold_px": p["reproj_threshold_px"], "refine": p["refine"]}
         topts["min_views"] = max(2, int(p["min_views"]))
         tracker = {"gate_m": p["track_gate_m"], "min_hits": p["track_min_hits"], "max_misses": p["track_max_misses"]}
-        self.core = FusionCore(rig, p["joint_set"], filter=p["filter"], filter_opts=fopts, triangulate_opts=topts,
-                               use_prior=p["use_prior"], fitter_factory=self._fitter_factory(p),
-                               multi_person=p["multi_person"], tracker_opts=tracker)
+        imu_topics = [t for t in p["imu_topics"] if t]
+        imu_segs = [s for s in p["imu_segments"] if s]
+        if len(imu_topics) != len(imu_segs):
+            raise SystemExit(f"fusion: imu_topics has {len(imu_topics)} topics but imu_segments {len(imu_segs)} "
+                             "segments; give one 'parent:child' joint pair per IMU topic")
+        try:
+            self.core = FusionCore(rig, p["joint_set"], filter=p["filter"], filter_opts=fopts, triangulate_opts=topts,
+                                   use_prior=p["use_prior"], fitter_factory=self._fitter_factory(p),
+                                   multi_person=p["multi_person"], tracker_opts=tracker,
+                                   imu_segments=dict(zip(imu_topics, imu_segs, strict=True)),
+                                   imu_opts={"min_align_frames": int(p["imu_min_align_frames"])},
+                                   imu_max_age_s=p["imu_max_age_s"])
+        except MocapError as e:
+            raise SystemExit(f"fusion: {e}") from None
         self.sync = FrameSynchronizer(cams, p["sync_tolerance_s"], p["max_wait_s"], p["min_cameras"],
                                       p["clock_jump_s"])
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -99,17 +118,21 @@ class FusionNode(Node):
         self.last_seen = {c: None for c in cams}
         self._warned: dict[str, float] = {}
         self._skip_reported = 0
-        self.imu_last: float | None = None
         self.start_wall = time.monotonic()
-        if p["imu_topic"]:
-            self.create_subscription(Imu, p["imu_topic"], self._on_imu, 50)
+        watched = [p["imu_topic"]] if p["imu_topic"] and p["imu_topic"] not in imu_topics else []
+        self.imu_last: dict[str, float | None] = {t: None for t in imu_topics + watched}  # topic -> last wall time
+        for t in imu_topics:
+            self.create_subscription(Imu, t, lambda m, t=t: self._on_imu(t, m, fuse=True), 200)
+        for t in watched:
+            self.create_subscription(Imu, t, lambda m, t=t: self._on_imu(t, m, fuse=False), 50)
         self.timer = self.create_timer(min(0.02, p["max_wait_s"] / 2), self._on_timer)
         self.stats = {"frames": 0, "published": 0}
+        imu = f", IMUs {dict(zip(imu_topics, imu_segs, strict=True))}" if imu_topics else ""
         fit = (f", body fit {p['body_model']} of the newest frame (triangulated: {p['triangulated_topic'] or 'off'})"
                if self.fit_slot is not None else "")
         self.get_logger().info(f"fusing {len(cams)} cameras {cams} ({p['joint_set']}, filter {p['filter']}, "
                                f"sync tolerance {p['sync_tolerance_s'] * 1000:.1f} ms) -> {p['skeletons_topic']}"
-                               f"{fit}")
+                               f"{imu}{fit}")
 
     # ------------------------------------------------------------------ setup helpers
     def _fitter_factory(self, p: dict):
@@ -173,8 +196,16 @@ class FusionNode(Node):
                 f"{st['max_fit_s'] * 1000:.1f} ms, {st['cold_starts']} cold starts")
 
     # ------------------------------------------------------------------ callbacks
-    def _on_imu(self, msg: Imu) -> None:
-        self.imu_last = time.monotonic()
+    def _on_imu(self, topic: str, msg: Imu, fuse: bool) -> None:
+        self.imu_last[topic] = time.monotonic()
+        if not fuse:
+            return
+        o, w = msg.orientation, msg.angular_velocity
+        # REP 145: covariance[0] == -1 means "no estimate"
+        q = [o.x, o.y, o.z, o.w] if msg.orientation_covariance[0] != -1 else [np.nan] * 4
+        g = [w.x, w.y, w.z] if msg.angular_velocity_covariance[0] != -1 else None
+        if not self.core.add_imu(topic, convert.stamp_to_sec(msg.header.stamp), q, g):
+            self._warn(f"imu_order:{topic}", f"IMU topic {topic}: sample stamps going backwards; samples ignored")
 
     def _on_keypoints(self, camera: str, msg: Keypoints2D) -> None:
         self.callbacks += 1
@@ -202,11 +233,11 @@ class FusionNode(Node):
             if silent > max(1.0, 10 * self.p["max_wait_s"]):
                 self._warn(f"missing:{c}", f"camera {c!r}: no keypoints for {silent:.1f} s on "
                            f"{self.p['keypoints_topic'].format(camera=c)}; fusing the other cameras")
-        if self.p["imu_topic"]:
-            silent = now - (self.imu_last if self.imu_last is not None else self.start_wall)
+        for topic, t in self.imu_last.items():
+            silent = now - (t if t is not None else self.start_wall)
             if silent > self.p["imu_timeout_s"]:
-                self._warn("imu", f"IMU topic {self.p['imu_topic']} silent for {silent:.1f} s; continuing with "
-                           "cameras only")
+                self._warn(f"imu:{topic}", f"IMU topic {topic} silent for {silent:.1f} s; continuing with cameras "
+                           "only")
 
     def _handle(self, groups, events) -> None:
         for ev in events:

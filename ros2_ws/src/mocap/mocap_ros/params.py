@@ -58,6 +58,10 @@ FUSION_PARAMS = {
     "fit_threads": 1,
     "fit_reinit_m": 0.1,
     "imu_topic": "",
+    "imu_topics": [""],
+    "imu_segments": [""],
+    "imu_max_age_s": 0.1,
+    "imu_min_align_frames": 30,
     "imu_timeout_s": 1.0,
     "warn_period_s": 2.0,
 }
