@@ -156,7 +156,7 @@ def imu_case(data: Path = DEFAULT_DATA, occlusion_s: float = 1.5, occlusion_star
     """
     from mocap.reconstruct.filters import fill_gaps
     from mocap.reconstruct.imu_fusion import ImuSegment, ImuStream, fuse_imu_keypoints, simulate_imu
-    from mocap.reconstruct.triangulation import triangulate_keypoints
+    from mocap.reconstruct.sequence import triangulate_keypoints
     from mocap.synthetic import make_capture, read_bvh
     from mocap.synthetic.bvh import YUP_TO_ZUP
 

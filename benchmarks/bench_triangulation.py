@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones  # noqa: E402
 from mocap.reconstruct.filters import butterworth_filter  # noqa: E402
 from mocap.reconstruct.online import OnlineTriangulator  # noqa: E402
-from mocap.reconstruct.triangulation import triangulate, triangulate_keypoints  # noqa: E402
+from mocap.reconstruct.sequence import triangulate_keypoints  # noqa: E402
+from mocap.reconstruct.triangulation import triangulate  # noqa: E402
 from mocap.synthetic import make_capture  # noqa: E402
 
 PEERS = ("aniposelib_dlt", "aniposelib_ransac", "pose2sim")

@@ -1,6 +1,6 @@
 """`mocap triangulate`: 2D keypoints + calibration -> 3D keypoints (TRC + .npz with quality fields).
 
-A thin layer over :func:`mocap.reconstruct.triangulation.triangulate_keypoints` (one person, or people already
+A thin layer over :func:`mocap.reconstruct.sequence.triangulate_keypoints` (one person, or people already
 associated across cameras), :func:`mocap.reconstruct.multiperson.reconstruct_multiperson` (several people in
 arbitrary order per camera and frame: associated across views and tracked over time) and the filters in
 :mod:`mocap.reconstruct.filters` (the same calls a Python user makes).
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from mocap.reconstruct import filters as flt
     from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones
     from mocap.reconstruct.multiperson import needs_association, reconstruct_multiperson
-    from mocap.reconstruct.triangulation import triangulate_keypoints
+    from mocap.reconstruct.sequence import triangulate_keypoints
 
     out = Path(args.out)
     if out.suffix.lower() != ".trc":

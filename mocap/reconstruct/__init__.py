@@ -21,11 +21,11 @@ from mocap.reconstruct.filters import (
 )
 from mocap.reconstruct.multiperson import needs_association, reconstruct_multiperson
 from mocap.reconstruct.online import OnlineTriangulator
+from mocap.reconstruct.sequence import triangulate_keypoints
 from mocap.reconstruct.triangulation import (
     REASONS,
     TriangulationResult,
     triangulate,
-    triangulate_keypoints,
     triangulate_weighted_dlt,
 )
 

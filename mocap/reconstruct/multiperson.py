@@ -15,7 +15,7 @@ then links the frames' people into stable tracks with :class:`mocap.reconstruct.
 tracker behind :func:`~mocap.reconstruct.tracking.track_sequence`; used directly here because the 2D observations
 of every person must follow it), stacks each track's per-camera 2D observations into an *associated*
 ``(T, C, P_tracks, J, 3)`` array, and triangulates that with
-:func:`mocap.reconstruct.triangulation.triangulate_keypoints` (robust view selection, refinement, temporal
+:func:`mocap.reconstruct.sequence.triangulate_keypoints` (robust view selection, refinement, temporal
 re-check), so the quality fields mean exactly what they mean for single-person input.
 """
 
@@ -121,12 +121,12 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
         **triangulate_opts: ``min_views``, ``min_conf``, ``reproj_threshold_px`` (both stages);
             ``max_ray_dist_m``, ``min_common_joints``, ``min_affinity``, ``min_linkage`` (association);
             ``min_joints``, ``duplicate_dist_m`` (per-frame selection); anything else (``refine``,
-            ``temporal_check``, ...) goes to :func:`~mocap.reconstruct.triangulation.triangulate_keypoints`.
+            ``temporal_check``, ...) goes to :func:`~mocap.reconstruct.sequence.triangulate_keypoints`.
 
     Returns:
         :class:`~mocap.keypoints.Keypoints3D` ``(T, P_tracks, J, 4)`` with ``person_ids`` from the tracker,
         quality fields ``"reproj_error_px"``, ``"n_views"``, ``"reason"`` (as
-        :func:`~mocap.reconstruct.triangulation.triangulate_keypoints`) and ``"filled"``; ``meta`` as
+        :func:`~mocap.reconstruct.sequence.triangulate_keypoints`) and ``"filled"``; ``meta`` as
         ``triangulate_keypoints`` (``view_error_px``, ``used``, ``camera_names``, ``empty_frames``) plus
         ``"association"``: per-frame counts ``people_2d`` ``(T, C)``, ``clusters`` ``(T,)`` (people seen by
         at least ``min_views`` cameras), ``single_view_dropped`` ``(T,)`` (2D people no other camera agreed
@@ -138,7 +138,7 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
         KeypointsError: fewer than 2 cameras, cameras not in the calibration, bad options.
     """
     from mocap.keypoints import Keypoints2D
-    from mocap.reconstruct.triangulation import triangulate_keypoints
+    from mocap.reconstruct.sequence import triangulate_keypoints
 
     if not isinstance(kp2d, Keypoints2D):
         raise KeypointsError(f"{keypoints_source} must be Keypoints2D (T, C, P, J, 3), got {type(kp2d).__name__}")

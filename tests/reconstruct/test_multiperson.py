@@ -15,7 +15,7 @@ import pytest
 from mocap.errors import KeypointsError
 from mocap.keypoints import Keypoints2D
 from mocap.reconstruct.multiperson import needs_association, people_per_camera, reconstruct_multiperson
-from mocap.reconstruct.triangulation import triangulate_keypoints
+from mocap.reconstruct.sequence import triangulate_keypoints
 
 # Measured on the scene below (seeds 0-3, noise 1.5 px): MPJPE 6.9-7.5 mm over all people and frames (worst
 # person-frame 12 mm); the bound leaves margin for other platforms.
