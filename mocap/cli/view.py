@@ -168,6 +168,13 @@ def plot_keypoints(kp, out: Path, frame: int | None = None, person: int | None =
         ax2.set_xlabel("time (s)")
         ax2.set_ylabel("z (m)")
         ax2.set_title(f"height of every joint, person {kp.person_ids[p0] if p0 is not None else '-'}")
+    return _save_figure(fig, out)
+
+
+def _save_figure(fig, out: str | Path) -> Path:  # noqa: ANN001
+    """Save a matplotlib figure as ``out`` (folders created) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -230,12 +237,7 @@ def plot_rig(rig, out: Path) -> Path:
     ax.set_ylabel("y (m)")
     ax.set_title(f"camera rig from above ({len(rig)} cameras, + = world origin)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, out)
 
 
 def _view_calibration(path: Path, args: argparse.Namespace) -> None:

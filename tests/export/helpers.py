@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from mocap.export.animation import Animation
 from mocap.export.ik import STANDARD_JOINTS, STANDARD_PARENTS
@@ -46,3 +49,14 @@ def chain_animation(rng: np.random.Generator, T: int = 20, J: int = 6, fps: floa
     q = rotvec_to_quat_xyzw(rng.normal(scale=0.6, size=(T, J, 3)))
     tr = off[0] + np.cumsum(rng.normal(scale=0.02, size=(T, 3)), axis=0)
     return Animation([f"j{j}" for j in range(J)], parents, off, tr, q, fps)
+
+
+REPO = Path(__file__).resolve().parents[2]
+BLENDER_PY = REPO / ".venv-blender" / "bin" / "python"
+BLENDER_SCRIPT = REPO / "scripts" / "blender_check" / "blender_import.py"
+# slow, and skipped with the reason when the test-only Blender venv is absent
+BLENDER_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not BLENDER_PY.exists(),
+                       reason="Blender venv absent: run `bash scripts/blender_check/setup.sh`"),
+]

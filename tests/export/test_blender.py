@@ -17,18 +17,11 @@ import pytest
 from mocap.export.bvh import read_bvh, write_bvh
 from mocap.export.fbx import write_fbx
 from mocap.export.gltf import write_gltf
-from tests.export.helpers import CMU_SCALE
+from tests.export.helpers import BLENDER_MARKS, BLENDER_PY, BLENDER_SCRIPT, CMU_SCALE
 
-REPO = Path(__file__).resolve().parents[2]
-BLENDER_PY = REPO / ".venv-blender" / "bin" / "python"
-SCRIPT = REPO / "scripts" / "blender_check" / "blender_import.py"
 FRAMES = (0, 97, 239)  # 0-based frames of our animation
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not BLENDER_PY.exists(),
-                       reason="Blender venv absent: run `bash scripts/blender_check/setup.sh`"),
-]
+pytestmark = BLENDER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +38,7 @@ def exported(tmp_path_factory, shared_data):
 
 def _run_blender(kind: str, path: Path, out_dir: Path, first: int, render: bool) -> dict:
     out = out_dir / f"{kind}.json"
-    cmd = [str(BLENDER_PY), str(SCRIPT), "--kind", kind, "--file", str(path), "--fps", "120",
+    cmd = [str(BLENDER_PY), str(BLENDER_SCRIPT), "--kind", kind, "--file", str(path), "--fps", "120",
            "--frames", ",".join(str(f + first) for f in FRAMES), "--out", str(out)]
     if render:
         cmd += ["--render", str(out_dir / f"render_{kind}"), "--render-frames", str(FRAMES[1] + first)]

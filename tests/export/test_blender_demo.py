@@ -15,17 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BLENDER_PY = REPO / ".venv-blender" / "bin" / "python"
-SCRIPT = REPO / "scripts" / "blender_check" / "blender_import.py"
+from tests.export.helpers import BLENDER_MARKS, BLENDER_PY, BLENDER_SCRIPT
+
 N_FRAMES = 20
 FRAMES = (0, 9, 19)  # 0-based frames of our animation
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not BLENDER_PY.exists(),
-                       reason="Blender venv absent: run `bash scripts/blender_check/setup.sh`"),
-]
+pytestmark = BLENDER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +36,7 @@ def demo_export(tmp_path_factory, pose2sim_single):
 
 def _blender(kind: str, path: Path, fps: float, first: int, out_dir: Path) -> dict:
     out = out_dir / f"{kind}.json"
-    cmd = [str(BLENDER_PY), str(SCRIPT), "--kind", kind, "--file", str(path), "--fps", repr(fps),
+    cmd = [str(BLENDER_PY), str(BLENDER_SCRIPT), "--kind", kind, "--file", str(path), "--fps", repr(fps),
            "--frames", ",".join(str(f + first) for f in FRAMES), "--out", str(out),
            "--render", str(out_dir / f"render_{kind}"), "--render-frames", ",".join(str(f + first) for f in FRAMES)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HOME=str(out_dir)), timeout=300)
