@@ -75,6 +75,17 @@ class MediaPipePose(Detector):
     def reset(self) -> None:
         self.close()
 
+    def replay_from(self, rows: list[np.ndarray]) -> int:
+        """MediaPipe's graph state (ROI, smoothing filters) cannot be exported, but it starts afresh after a frame in
+        which nobody was found: replay from the frame after the last such frame (from 0 if there is none).
+        ``static_image_mode`` keeps no state."""
+        if self.settings["static_image_mode"]:
+            return len(rows)
+        for i in range(len(rows) - 1, -1, -1):
+            if not np.isfinite(rows[i][..., 0]).any():
+                return i + 1
+        return 0
+
     def close(self) -> None:
         if self._model is not None:
             self._model.close()
