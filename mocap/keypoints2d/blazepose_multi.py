@@ -149,19 +149,25 @@ class BlazePoseMulti(Detector):
     def _run_landmarks(self, image_bgr: np.ndarray, roi: np.ndarray, others: list[_Track] = ()
                        ) -> tuple[float, np.ndarray, np.ndarray | None]:
         """Pose presence, the ``(35, 3)`` landmarks ``(u, v, visibility)`` in frame pixels and the person's
-        segmentation mask (``(256, 256)`` bool over the crop) for one ROI.
+        segmentation mask (``(256, 256)`` bool over the crop) for one ROI; no landmarks when presence < threshold.
 
         With ``mask_others``, the pixels of the other tracked people (their last segmentation masks, warped into this
-        crop) are blanked first, so the model sees the person this ROI is about and not the one in front of them.
+        crop) are blanked first, so the model sees the person this ROI is about and not the one in front of them;
+        when that leaves too little of the person (presence below the threshold), the unmasked crop is tried.
         """
         crop = bp.crop_image(image_bgr, roi, bp.LMK_SIZE, zero_border=False)
-        if self.mask_others and others:
-            occ = self._others_mask(roi, others)
-            if occ is not None:
-                crop[occ] = MASK_FILL
-        x = crop[None, :, :, ::-1].astype(np.float32) / 255.0
+        occ = self._others_mask(roi, others) if self.mask_others and others else None
+        if occ is not None and occ.any():
+            masked = crop.copy()
+            masked[occ] = MASK_FILL
+            result = self._infer_landmarks(masked, roi)
+            if result[1].shape[0]:
+                return result
+        return self._infer_landmarks(crop, roi)
+
+    def _infer_landmarks(self, crop: np.ndarray, roi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
         inp, outs = self._lmk_io
-        self._lmk.set_tensor(inp, x)
+        self._lmk.set_tensor(inp, crop[None, :, :, ::-1].astype(np.float32) / 255.0)
         self._lmk.invoke()
         raw, flag, seg, heat, _world = (self._lmk.get_tensor(i) for i in outs)
         presence = float(np.asarray(flag).reshape(-1)[0])

@@ -278,6 +278,10 @@ def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = 
         raise DataError(f"camera names (video file stems) must be unique: {names}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from mocap.keypoints2d.base import make_detector
+
+    # An unknown backend, bad options or a missing model file: one error now, not one per camera process.
+    make_detector(backend, **(detector_kwargs or {})).close()
     results: dict[str, CameraResult] = {}
     errors: dict[str, BaseException] = {}
     with make_progress() as prog:
