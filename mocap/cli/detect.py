@@ -50,17 +50,6 @@ def _detector_kwargs(args: argparse.Namespace) -> dict:
     return kw
 
 
-def camera_line(r) -> str:  # noqa: ANN001
-    """One line per camera for the summary: people found, in how many frames, cached/resumed, problems."""
-    how = "cached" if r.skipped else f"resumed at frame {r.resumed_from}" if r.resumed_from else "detected"
-    extra = f"; video stopped at frame {r.stopped_at}" if r.stopped_at is not None else ""
-    if r.n_frames and not r.n_detected:
-        return f"{r.camera}: nobody found in any of its {r.n_frames} frames ({how}{extra}): check the video"
-    pct = 100.0 * r.n_detected / max(r.n_frames, 1)
-    people = f"up to {r.max_people} people" if r.max_people > 1 else "a person"
-    return f"{r.camera}: {people} found in {r.n_detected}/{r.n_frames} frames ({pct:.1f}%), {how}{extra}"
-
-
 def run(args: argparse.Namespace) -> int:
     """Detect, print a per-camera summary, return 0."""
     from mocap.keypoints2d.run import detect_videos
@@ -70,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
     kp, results = detect_videos(videos, args.out, args.backend, _detector_kwargs(args), workers=args.workers,
                                 overlay_every=args.overlay_every if args.overlays else 0, max_frames=args.max_frames)
     for r in results:
-        print(camera_line(r))
+        print(r.summary())
     print(f"wrote {args.out / 'keypoints2d.npz'} ({kp.n_frames} frames x {kp.n_cameras} cameras, {kp.joint_set})")
     return 0

@@ -88,6 +88,17 @@ class CameraResult:
     expected_frames: int | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for reports: people found, in how many frames, cached/resumed, or that nobody was found."""
+        how = ("cached" if self.skipped else f"resumed at frame {self.resumed_from}" if self.resumed_from
+               else "detected")
+        extra = f"; video stopped at frame {self.stopped_at}" if self.stopped_at is not None else ""
+        if self.n_frames and not self.n_detected:
+            return f"{self.camera}: nobody found in any of its {self.n_frames} frames ({how}{extra}): check the video"
+        pct = 100.0 * self.n_detected / max(self.n_frames, 1)
+        people = f"up to {self.max_people} people" if self.max_people > 1 else "a person"
+        return f"{self.camera}: {people} found in {self.n_detected}/{self.n_frames} frames ({pct:.1f}%), {how}{extra}"
+
 
 def detect_camera(video: str | Path, out_dir: str | Path, backend: str = DEFAULT_BACKEND,
                   detector_kwargs: dict | None = None, checkpoint_every: int = 25, overlay_every: int = 0,
