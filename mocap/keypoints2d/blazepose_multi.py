@@ -84,7 +84,7 @@ class BlazePoseMulti(Detector):
         detector_tiles: also run the detector on tiles of the frame's shorter side (finds people too small in the
             letterboxed whole frame; see :func:`mocap.keypoints2d.blazepose.detector_rois`).
         mask_others: blank the other tracked people's pixels (their segmentation masks) in each person's crop.
-        num_threads: TFLite inference threads (default: all cores).
+        num_threads: TFLite inference threads (default 2: ``mocap detect`` runs one camera process per two cores).
         model_dir: folder of the model files (default :func:`mocap.keypoints2d.models.models_dir`).
     """
 
@@ -105,7 +105,7 @@ class BlazePoseMulti(Detector):
         self.min_detection_score, self.min_presence = float(min_detection_score), float(min_presence)
         self.smooth, self.frequency = bool(smooth_landmarks), float(frequency)
         self.detector_tiles, self.mask_others = bool(detector_tiles), bool(mask_others)
-        self.num_threads = int(num_threads or os.cpu_count() or 1)
+        self.num_threads = int(num_threads or min(2, os.cpu_count() or 1))
         self._paths = {k: model_path(k, model_dir) for k in BLAZEPOSE}
         self.settings = dict(backend="blazepose", models={k: v.sha256[:16] for k, v in BLAZEPOSE.items()},
                              max_people=self.max_people, redetect_every=self.redetect_every,
