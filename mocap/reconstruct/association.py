@@ -215,7 +215,7 @@ def anchor_affinity(rig, people2d: Sequence[np.ndarray], anchors: np.ndarray, *,
 
 
 def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence[int], *, min_affinity: float = 0.2,
-                   min_linkage: float = 0.35) -> list[PersonCluster]:
+                   min_linkage: float = 0.35, first: int | None = None) -> list[PersonCluster]:
     """Group 2D people of several cameras into people, greedily with cycle-consistent linkage.
 
     Args:
@@ -224,6 +224,8 @@ def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence
         min_affinity: pairs below this are never used to start a merge.
         min_linkage: a merge needs the mean affinity over all cross pairs of the two groups (pairs with NaN
             affinity left out) to be at least this, and no cross pair at zero affinity (cycle consistency).
+        first: a "camera" whose edges are merged before all others (e.g. tracks' predictions acting as one more
+            camera: each track takes its best view per camera before views pair up among themselves).
 
     Returns:
         Clusters (including single-view ones), largest first.
@@ -239,7 +241,7 @@ def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence
                 A[u, v] = A[v, u] = M[i, j]
     edges = [(A[u, v], u, v) for u in range(N) for v in range(u + 1, N)
              if np.isfinite(A[u, v]) and A[u, v] >= min_affinity]
-    edges.sort(key=lambda e: -e[0])
+    edges.sort(key=lambda e: (first is None or first not in (nodes[e[1]][0], nodes[e[2]][0]), -e[0]))
     group = list(range(N))
     members: dict[int, list[int]] = {i: [i] for i in range(N)}
     for _, u, v in edges:
