@@ -21,6 +21,7 @@ annotated person with no prediction scores zero on every limb (stricter than cou
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -332,22 +333,24 @@ def _match_hungarian(pred: np.ndarray, gt: np.ndarray, missing_m: float | None) 
     d = np.linalg.norm(pred[:, None] - gt[None], axis=-1)  # (P, G, J)
     n = np.isfinite(d).sum(-1)
     filled = np.where(np.isfinite(d), d, missing_m if missing_m is not None else np.nan)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         cost = np.where(n > 0, np.nanmean(filled, -1), 1e3)
     r, c = linear_sum_assignment(cost)
     return {int(g): int(p) for p, g in zip(r.tolist(), c.tolist(), strict=True) if cost[p, g] < 1e3}
 
 
 def _match_nearest(pred: np.ndarray, gt: np.ndarray) -> dict[int, int]:
-    """Annotated person -> the prediction with the smallest mean joint error (several may share one)."""
+    """Annotated person -> the prediction with the smallest mean error over the 14 Shelf joints it has (several
+    annotated people may take the same one; predictions without any of those joints are never taken)."""
     if len(pred) == 0 or len(gt) == 0:
         return {}
-    d = np.linalg.norm(pred[:, None, :14] - gt[None, :, :14], axis=-1).mean(-1)  # (P, G); NaN joint -> NaN
+    d = np.linalg.norm(pred[:, None, :14] - gt[None, :, :14], axis=-1)  # (P, G, 14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(d, axis=-1)
     d = np.where(np.isfinite(d), d, np.inf)
-    out = {}
-    for g in range(len(gt)):
-        out[g] = int(np.argmin(d[:, g]))  # with every candidate incomplete, the first one (as np.argmin would)
-    return out
+    return {g: int(np.argmin(d[:, g])) for g in range(len(gt)) if np.isfinite(d[:, g]).any()}
 
 
 def evaluate_shelf(pred: list[np.ndarray], gt: np.ndarray, actors: tuple[int, ...] = (0, 1, 2),
@@ -365,7 +368,8 @@ def evaluate_shelf(pred: list[np.ndarray], gt: np.ndarray, actors: tuple[int, ..
     - ``"4da"``: as 4D Association's ``evaluate_shelf`` (zhangyux15/4d_association): one-to-one Hungarian
       matching on the summed joint distance; annotated frames left unmatched are not counted.
     - ``"voxelpose"``: as mvpose's and VoxelPose's Shelf evaluation: every annotated person takes the
-      prediction with the smallest mean error over the 14 Shelf joints (several may take the same one); a frame
+      prediction with the smallest mean error over the 14 Shelf joints (several may take the same one; their
+      predictions are always complete, ours may miss joints: the mean is over the joints present); a frame
       without predictions scores zero.
 
     Args:
@@ -516,3 +520,19 @@ def assemble_people_paf(joints: list[np.ndarray], pafs: list[np.ndarray],
 def shelf_people2d(data: ShelfData, frame: int, **kwargs) -> list[np.ndarray]:
     """Per camera the assembled BODY_25 people ``(P_c, 25, 3)`` (pixels) of one frame (see assemble_people_paf)."""
     return [assemble_people_paf(c[frame].joints, c[frame].pafs, **kwargs) for c in data.candidates]
+
+
+def shelf_keypoints2d(data: ShelfData, frames: range | None = None, **kwargs):
+    """The PAF-assembled people of every camera as :class:`~mocap.keypoints.Keypoints2D` ``(T, 5, P, 25, 3)``
+    (``"body25"``, person slots in assembly order, NaN padded; timestamps at the sequence's 25 Hz)."""
+    from mocap.keypoints import Keypoints2D
+
+    frames = range(data.n_frames) if frames is None else frames
+    per = [shelf_people2d(data, f, **kwargs) for f in frames]
+    P = max((len(p) for fr in per for p in fr), default=0)
+    arr = np.full((len(per), len(data.rig), P, BODY25_N_JOINTS, 3), np.nan)
+    for t, fr in enumerate(per):
+        for c, p in enumerate(fr):
+            arr[t, c, :len(p)] = p
+    ts = np.asarray(list(frames), dtype=float) / data.fps
+    return Keypoints2D(arr, "body25", data.rig.names, ts, data.fps, {"source": f"Shelf {data.meta.get('root', '')}"})

@@ -16,6 +16,7 @@ slot by slot. :func:`reconstruct_multiperson`:
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,8 +37,6 @@ SHARED_OPTS = ("min_views", "min_conf", "reproj_threshold_px")
 
 def _match_rig(rig, names: list[str], calib_source: str, keypoints_source: str):
     """The sub-rig of the keypoints' cameras (by name; by order when no name matches and the counts agree)."""
-    import warnings
-
     from mocap.errors import MocapWarning
 
     if len(names) < 2:
@@ -105,9 +104,9 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
         max_people: keep at most this many tracks (the ones present in the most frames); None keeps all.
         track: link people over time into stable ids. False keeps each frame's people in association order
             (person index not stable over time; ids ``0..P-1``; the temporal re-check is then off by default).
-        fill_gaps_frames: joint gaps of at most this many frames inside a track are interpolated (a least-squares
-            cubic through the 6 frames on each side; confidence 0, quality ``"filled"`` 1); 0 = off. Only with
-            ``track``.
+        fill_gaps_frames: joint gaps of at most this many frames inside a track are filled, the joint moving with
+            the rest of the body (its offset from the body's path interpolated; confidence 0, quality ``"filled"``
+            1); 0 = off. Only with ``track``.
         smooth_hz: low-pass every track with a zero-phase Butterworth filter of this cut-off (after gap
             filling; gaps that remain stay NaN); None = off. Only with ``track``.
         fix_swaps: correct per-view left/right swaps against the other views before triangulating
@@ -269,19 +268,58 @@ def _associate_frames(rig, data: np.ndarray, shared: dict, assoc: dict, frame: d
     return out, counts
 
 
-def _fill_track_gaps(data: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fill interior NaN runs of at most ``max_gap`` frames per (track, joint) with a least-squares cubic
-    through the neighbouring frames (:func:`~mocap.reconstruct.filters.fill_gaps`); filled points get
-    confidence 0. Returns the new ``(T, P, J, 4)`` data and the ``(T, P, J)`` int8 mask of filled points."""
-    from mocap.reconstruct.filters import fill_gaps
+def body_path(xyz: np.ndarray) -> np.ndarray:
+    """The translation of a person's body over time: ``(T, 3)`` from ``xyz (T, J, 3)``.
 
+    The per-frame step is the median displacement of the joints present in both frames (robust to a few
+    wrong joints and independent of which joints are present), accumulated from the first frame; NaN where a
+    frame shares no joint with the previous one (the path restarts at the next frame with joints).
+    """
+    T = xyz.shape[0]
+    path = np.full((T, 3), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for t in range(T):
+            if not np.isfinite(xyz[t]).all(-1).any():
+                continue
+            step = np.nanmedian(xyz[t] - xyz[t - 1], axis=0) if t else np.full(3, np.nan)
+            if t and np.isfinite(path[t - 1]).all() and np.isfinite(step).all():
+                path[t] = path[t - 1] + step
+            else:
+                path[t] = np.nanmean(xyz[t], axis=0)
+    return path
+
+
+def _fill_track_gaps(data: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fill interior NaN runs of at most ``max_gap`` frames per (track, joint) so that the joint moves with the
+    body: its offset from :func:`body_path` is interpolated linearly across the gap (plain linear interpolation
+    where the body path breaks inside the gap). Filled points get confidence 0.
+
+    Returns the new ``(T, P, J, 4)`` data and the ``(T, P, J)`` int8 mask of filled points.
+    """
     out = data.copy()
-    before = np.isfinite(data[..., :3]).all(-1)
-    xyz = fill_gaps(data[..., :3], max_gap, "cubic")
-    after = np.isfinite(xyz).all(-1)
-    filled = after & ~before
-    out[..., :3] = np.where(before[..., None], data[..., :3], xyz)
-    out[filled, 3] = 0.0
+    T, P, J, _ = data.shape
+    filled = np.zeros((T, P, J), dtype=bool)
+    for p in range(P):
+        xyz = data[:, p, :, :3]
+        ok = np.isfinite(xyz).all(-1)  # (T, J)
+        if ok.sum() < 2:
+            continue
+        path = body_path(xyz)
+        for j in range(J):
+            idx = np.flatnonzero(ok[:, j])
+            for a, b in zip(idx[:-1], idx[1:], strict=True):
+                if not 1 < b - a <= max_gap + 1:
+                    continue
+                w = ((np.arange(a + 1, b) - a) / (b - a))[:, None]
+                seg = path[a:b + 1]
+                if np.isfinite(seg).all():
+                    off = (1 - w) * (xyz[a, j] - path[a]) + w * (xyz[b, j] - path[b])
+                    out[a + 1:b, p, j, :3] = path[a + 1:b] + off
+                else:
+                    out[a + 1:b, p, j, :3] = (1 - w) * xyz[a, j] + w * xyz[b, j]
+                out[a + 1:b, p, j, 3] = 0.0
+                filled[a + 1:b, p, j] = True
     return out, filled.astype(np.int8)
 
 
@@ -299,4 +337,4 @@ def _empty_result(kp_assoc: Keypoints2D, rig) -> Keypoints3D:
                                           "reason": z.astype(np.int16)}, meta)
 
 
-__all__ = ["reconstruct_multiperson", "needs_association", "people_per_camera", "OnlineMultiPerson"]
+__all__ = ["reconstruct_multiperson", "needs_association", "people_per_camera", "body_path", "OnlineMultiPerson"]

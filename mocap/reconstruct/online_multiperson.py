@@ -170,8 +170,10 @@ class OnlineMultiPerson:
             doing so).
         min_hits_few_views: see ``confirm_views``.
         max_misses: frames without a measurement after which a track ends (``lost``).
-        hold_s: a joint not measured for at most this long is output from the track's prediction (confidence
-            0, 0 views); longer, NaN.
+        hold_s: a joint of a measured person that was not measured for at most this long is output where it
+            moved with the rest of the body (confidence 0, 0 views); longer, NaN.
+        coast_s: a person not measured for at most this long is output from the track's prediction (state
+            ``"predicted"``); longer, not output (the track lives on for the association until ``max_misses``).
         anchor_s: joints measured within this long take part in the association (as the track's prediction).
         velocity_smoothing: weight of the newest velocity (0 = constant position).
         max_speed_mps: velocities are clipped to this speed.
@@ -205,11 +207,11 @@ class OnlineMultiPerson:
                  max_ray_dist_m: float = 0.2, max_track_dist_m: float = 0.3, min_common_joints: int = 3,
                  min_affinity: float = 0.2, min_linkage: float = 0.35, min_joints: int = 5,
                  duplicate_dist_m: float = 0.3, gate_m: float = 0.5, min_hits: int = 2, confirm_views: int = 3,
-                 min_hits_few_views: int = 5, max_misses: int = 10, hold_s: float = 0.2, anchor_s: float = 1.0,
-                 velocity_smoothing: float = 0.5, max_speed_mps: float = 5.0, bone_check: bool = True,
-                 bone_tolerance: float = 0.25, bone_tolerance_m: float = 0.05, bone_window: int = 50,
-                 bone_min_samples: int = 5, bone_min_views: int = 2, jump_m: float = 0.3, complete: bool = True,
-                 complete_radius_m: float = 0.2, fix_swaps: bool = False,
+                 min_hits_few_views: int = 5, max_misses: int = 10, hold_s: float = 0.5, coast_s: float = 0.2,
+                 anchor_s: float = 1.0, velocity_smoothing: float = 0.5, max_speed_mps: float = 5.0,
+                 bone_check: bool = True, bone_tolerance: float = 0.25, bone_tolerance_m: float = 0.05,
+                 bone_window: int = 50, bone_min_samples: int = 5, bone_min_views: int = 2, jump_m: float = 0.3,
+                 complete: bool = True, complete_radius_m: float = 0.2, fix_swaps: bool = False,
                  lr_pairs: Sequence[tuple[int, int]] | None = None) -> None:
         if len(rig) < 2:
             raise KeypointsError(f"multi-person reconstruction needs at least 2 cameras; the rig has {len(rig)}")
@@ -250,6 +252,7 @@ class OnlineMultiPerson:
         self.complete_radius_m = float(complete_radius_m)
         self.max_misses = int(max_misses)
         self.hold_s = float(hold_s)
+        self.coast_s = float(coast_s)
         self.anchor_s = max(float(anchor_s), self.hold_s)
         self.alpha = float(velocity_smoothing)
         self.max_speed = float(max_speed_mps)
@@ -302,16 +305,13 @@ class OnlineMultiPerson:
             J = J0
         return [p if len(p) else np.zeros((0, J or 0, 3)) for p in out], J
 
-    def step(self, frame, t: float, candidates=None) -> MultiPersonFrame:
+    def step(self, frame, t: float) -> MultiPersonFrame:
         """Process one synchronised frame.
 
         Args:
             frame: ``(C, P, J, 3)`` 2D people ``(u, v, confidence)`` in raw pixels, any person order per camera,
                 all-NaN slots empty; or a list of ``C`` arrays ``(P_c, J, 3)``.
             t: frame time, seconds (increasing).
-            candidates: optional unassembled joint detections per camera and joint, ``candidates[c][j]`` an
-                array ``(n, 3)`` of ``(u, v, score)`` (e.g. OpenPose part candidates); used only to complete
-                tracked people's joints (:meth:`_complete`); default: the joints of this frame's 2D people.
 
         Returns:
             :class:`MultiPersonFrame` with the output people (confirmed tracks) of this frame.
@@ -364,7 +364,7 @@ class OnlineMultiPerson:
             L, recent = self._track_priors(prior, owners)
             self._bone_recheck(res, obs, prior, L, recent)
             if self.complete:
-                self._complete(res, obs, prior, L, owners, people2d, candidates)
+                self._complete(res, obs, prior, L, owners, people2d)
         X = res.X
         valid = np.isfinite(X).all(-1)
         # fragments and duplicates
@@ -428,7 +428,7 @@ class OnlineMultiPerson:
                 tr.state = NEW
             elif tr.id >= 0:
                 tr.state = TRACKED if tr.misses == 0 else PREDICTED
-            if tr.id >= 0 and (tr.misses == 0 or np.isfinite(tr.predict(t, self.hold_s)).all(-1).any()):
+            if tr.id >= 0 and (tr.misses == 0 or t - tr.t <= self.coast_s):
                 rows.append(k)
         group_of_track = {k: g for g, k in track_of_group.items()}
         P = len(rows)
@@ -499,13 +499,13 @@ class OnlineMultiPerson:
             self.stats["rechecked"] += gi.size
 
     def _complete(self, res, obs: np.ndarray, pred: np.ndarray, L: np.ndarray, owners: list,
-                  people2d: list[np.ndarray], candidates) -> None:
+                  people2d: list[np.ndarray]) -> None:
         """Fill joints of tracked people that nothing measured from nearby detections (in place).
 
         For a joint the track saw within ``anchor_s`` but this frame's clustered views did not triangulate,
         every view offers the detection of that joint nearest the projection of the track's prediction (within
-        ``complete_radius_m`` at that depth): from ``candidates`` (unassembled joint detections) when given,
-        else from any 2D person of that view not already in another group. The candidates are then selected
+        ``complete_radius_m`` at that depth) among the 2D people of that view whose joint no group uses (a
+        fragment, or a person no other view agreed with). The candidates are then selected
         like re-checked joints (:meth:`_select_views`: views that agree, bones consistent, near the prediction).
         """
         G, J = pred.shape[:2]
@@ -523,10 +523,7 @@ class OnlineMultiPerson:
             for f, j in enumerate(ji):
                 if not np.isfinite(q[f]).all():
                     continue
-                if candidates is not None:
-                    pool = np.asarray(candidates[c][j], dtype=float).reshape(-1, 3)
-                else:
-                    pool = people2d[c][:, j]
+                pool = people2d[c][:, j]
                 taken = obs[c, :, j, :2]  # the joint as used by every group in this view
                 taken = taken[np.isfinite(taken).all(-1)]
                 if not len(pool):
