@@ -221,11 +221,12 @@ def _ghosts(rig: CameraRig, poses: np.ndarray, T: int, rate: float, max_len: int
     C = len(rig)
     out: list[list[list[np.ndarray]]] = [[[] for _ in range(C)] for _ in range(T)]
     lo, hi = bounds
+    if rate <= 0:
+        return out
     for c, cam in enumerate(rig):
         t = 0
         while t < T:
-            gap = rng.exponential(1.0 / rate) if rate > 0 else np.inf
-            t += int(np.ceil(gap))
+            t += int(np.ceil(rng.exponential(1.0 / rate)))
             if t >= T:
                 break
             pose = poses[rng.integers(len(poses))]
