@@ -45,13 +45,17 @@ class PersonTrack:
 
     Attributes:
         key: internal key (creation order, never reused).
-        id: public id once confirmed (``hits >= min_hits``), else -1.
-        X: ``(J, 3)`` last estimate per joint, metres (NaN where never seen).
+        id: public id once confirmed (see ``min_hits`` and ``confirm_views`` of :class:`OnlineMultiPerson`),
+            else -1.
+        X: ``(J, 3)`` last estimate per joint, metres (NaN where never seen); joints not measured move with the
+            body.
         V: ``(J, 3)`` smoothed velocity per joint, m/s.
         seen_t: ``(J,)`` time each joint was last measured, seconds (-inf never).
         t: time of the last measurement, seconds.
         hits: frames with a measurement; misses: consecutive frames without one.
         state: ``"new"``, ``"tracked"``, ``"predicted"`` (see :data:`NEW` ...).
+        max_views: most cameras that saw the person at once.
+        bone_samples: the rigid bones' lengths in the last frames (``(B,)`` arrays, NaN where not sure).
     """
 
     key: int
@@ -92,10 +96,12 @@ class MultiPersonFrame:
     Attributes:
         t: frame time, seconds.
         ids: ``(P,)`` stable person ids.
-        states: ``P`` track states: ``"new"`` (first frame output), ``"tracked"`` (measured this frame),
-            ``"predicted"`` (not measured; extrapolated from the track).
-        xyzc: ``(P, J, 4)`` world ``(x, y, z)`` metres + confidence; NaN where unknown. Joints not measured this
-            frame but seen within ``hold_s`` are extrapolated with confidence 0 (``n_views`` 0).
+        states: ``P`` track states (the values of :class:`mocap.live.stream.TrackState`): ``"new"`` (the first
+            frame a person is output), ``"tracked"`` (measured this frame), ``"predicted"`` (not measured this
+            frame, for at most ``coast_s``; extrapolated from the track).
+        xyzc: ``(P, J, 4)`` world ``(x, y, z)`` metres + confidence in [0, 1]; NaN where unknown. Joints not
+            measured this frame but within ``hold_s`` are output where they moved with the body, with confidence 0
+            (and ``n_views`` 0).
         n_views: ``(P, J)`` views used per joint (0 where not measured this frame).
         reproj_error_px: ``(P, J)`` mean reprojection error over the views used, pixels (NaN where not measured).
         velocity: ``(P, J, 3)`` smoothed velocity, m/s.
@@ -130,18 +136,23 @@ class OnlineMultiPerson:
     Per frame (:meth:`step`):
 
     1. every live track predicts its joints at the frame time (constant velocity; joints unseen for over
-       ``hold_s`` are left out);
+       ``anchor_s`` are left out);
     2. the 2D people of all cameras and the tracks' predictions are clustered together
        (:func:`~mocap.reconstruct.association.cluster_people`): 2D-2D affinities from ray distances
        (:func:`~mocap.reconstruct.association.pairwise_affinity`), 2D-track affinities from point-to-ray
        distances (:func:`~mocap.reconstruct.association.anchor_affinity`); tracks act as one more "camera", so a
-       cluster holds at most one track, and every pair of its members must agree (cycle consistency);
+       cluster holds at most one track, and every pair of its members must agree (cycle consistency); tracks'
+       edges are merged first, so a track claims its views before views pair up among themselves;
     3. clusters with at least ``min_views`` cameras are triangulated in one batch
        (:func:`~mocap.reconstruct.triangulation.triangulate`, robust view selection) with the track's prediction
        as the ``prior`` that settles ambiguous view subsets; optional per-view left/right swap correction first;
-    4. clusters with a track update it; the others are matched to unclaimed tracks by 3D distance (gate
-       ``gate_m``) or start new tracks (output once measured ``min_hits`` times); tracks not measured coast on
-       their prediction and end (``lost``) after ``max_misses`` frames.
+    4. joints that break their track's bone lengths or jump away from a fresh prediction get their views
+       re-selected (:meth:`_bone_recheck`); joints of tracked people left empty are completed from detections
+       no group uses (:meth:`_complete`); fragments and duplicates are dropped;
+    5. clusters with a track update it; the others are matched to unclaimed tracks by 3D distance (gate
+       ``gate_m``) or start new tracks (output once confirmed: ``min_hits``, ``confirm_views``); tracks not
+       measured coast on their prediction (output for ``coast_s``) and end (``lost``) after ``max_misses``
+       frames.
 
     Only the past is used. :func:`reconstruct_multiperson` runs this object over a whole sequence and then
     re-triangulates each track with the offline passes.

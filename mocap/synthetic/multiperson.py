@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mocap.cameras import Camera, CameraRig
+from mocap.cameras import CameraRig
 from mocap.errors import DataError
 from mocap.keypoints import Keypoints2D
 from mocap.synthetic.capture import COCO17, bvh_markers, corrupt_2d, ring_rig
@@ -46,6 +46,10 @@ COCO17_PCP_LIMBS: tuple[tuple[str, int, int], ...] = (
     ("left_upper_leg", 11, 13), ("right_upper_leg", 12, 14), ("left_lower_leg", 13, 15),
     ("right_lower_leg", 14, 16), ("head", -1, 0), ("torso", -2, -1),
 )
+
+
+#: Angle covered by the cameras of the ``"arc"`` layout, degrees.
+ARC_SPAN_DEG = 150.0
 
 
 @dataclass
@@ -184,36 +188,6 @@ def occlusion_mask(rig: CameraRig, people: np.ndarray, margin_m: float = 0.05) -
     return out
 
 
-# ----------------------------------------------------------------------------------------------- cameras
-def arc_rig(points: np.ndarray, n_cameras: int, size: tuple[int, int] = (1280, 720), seed: int = 0,
-            span_deg: float = 150.0, distortion: bool = True) -> CameraRig:
-    """Cameras on an arc of ``span_deg`` degrees in front of the scene (all on one side), framing every point;
-    the same intrinsics model as :func:`~mocap.synthetic.capture.ring_rig`."""
-    ring = ring_rig(points, n_cameras, size=size, seed=seed, distortion=distortion)
-    P = np.asarray(points, float).reshape(-1, 3)
-    P = P[np.isfinite(P).all(1)]
-    centre = 0.5 * (P.min(0) + P.max(0))
-    rng = np.random.default_rng(seed + 1)
-    cams = []
-    for i, cam in enumerate(ring):
-        radius = float(np.linalg.norm(cam.center[:2] - centre[:2]))
-        a = np.deg2rad(-span_deg / 2 + span_deg * i / max(n_cameras - 1, 1)) + rng.uniform(-0.05, 0.05)
-        c = np.array([centre[0] + radius * np.cos(a), centre[1] + radius * np.sin(a), cam.center[2]])
-        z = np.array([centre[0], centre[1], max(centre[2], 0.9)]) - c
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        R = np.stack([x, np.cross(z, x), z])
-        xc = (P - c) @ R.T
-        xn = np.abs(xc[:, :2] / xc[:, 2:3])
-        w, h = size
-        f = 0.85 * min(0.5 * w / xn[:, 0].max(), 0.5 * h / xn[:, 1].max())
-        K = cam.K.copy()
-        K[0, 0] = K[1, 1] = f
-        cams.append(Camera.from_center(cam.name, size, K, R, c, dist=cam.dist))
-    return CameraRig(cams)
-
-
 # ----------------------------------------------------------------------------------------------- scene
 def _ghosts(rig: CameraRig, poses: np.ndarray, T: int, rate: float, max_len: int, bounds: tuple,
             rng: np.random.Generator) -> list[list[list[np.ndarray]]]:
@@ -285,7 +259,8 @@ def make_multiperson_scene(bvh_paths: Sequence[str | Path], n_people: int = 3, n
     clips = [_clip(p, fps) for p in paths]
     gt = crossing_people(clips, n_people, n_frames, rng, min_gap_m=min_gap_m)  # (T, N, J, 3)
     T, N, J, _ = gt.shape
-    rig = (ring_rig if layout == "ring" else arc_rig)(gt, n_cameras, size=size, seed=seed, distortion=distortion)
+    rig = ring_rig(gt, n_cameras, size=size, seed=seed, distortion=distortion,
+                   span_deg=360.0 if layout == "ring" else ARC_SPAN_DEG)
     C = len(rig)
     exact = np.moveaxis(rig.project(gt), 0, 1)  # (T, C, N, J, 2)
     occ = occlusion_mask(rig, gt) if occlusion else np.zeros((T, C, N, J), dtype=bool)
@@ -421,5 +396,5 @@ def score_people(xyz: np.ndarray, ids: np.ndarray, gt: np.ndarray, *, gate_m: fl
     return {"people": people, "false_positives": int(fp), "frames": T}
 
 
-__all__ = ["MultiPersonScene", "make_multiperson_scene", "crossing_people", "occlusion_mask", "arc_rig",
+__all__ = ["MultiPersonScene", "make_multiperson_scene", "crossing_people", "occlusion_mask",
            "score_people", "BODY_CAPSULES", "COCO17_PCP_LIMBS"]
