@@ -170,6 +170,59 @@ class OnlineTriangulator:
         return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
 
 
+def triangulate_online(rig, kp2d, *, calib_source: str = "the calibration",
+                       keypoints_source: str = "the keypoints", **opts):
+    """The online (causal) mode over a recorded :class:`~mocap.keypoints.Keypoints2D`: one
+    :class:`OnlineTriangulator` per person slot, stepped frame by frame at the keypoints' timestamps, exactly as
+    the live path would have produced it (no frame ever sees a later one). The offline counterpart is
+    :func:`~mocap.reconstruct.sequence.triangulate_keypoints`.
+
+    Args:
+        rig, kp2d, calib_source, keypoints_source: as :func:`~mocap.reconstruct.sequence.triangulate_keypoints`
+            (person ``p`` must be the same person in every camera).
+        **opts: :class:`OnlineTriangulator` options (``filter``, ``bones``...) and
+            :func:`~mocap.reconstruct.triangulation.triangulate` options (``min_views``, ``min_conf``,
+            ``reproj_threshold_px``, ``refine``).
+
+    Returns:
+        :class:`~mocap.keypoints.Keypoints3D` ``(T, P, J, 4)`` with the quality fields of the offline mode
+        (``reproj_error_px``, ``n_views``, ``reason`` of each frame's triangulation) plus ``predicted``
+        ``(T, P, J)``: joints output from the motion model's prediction, not from that frame's views; ``meta``
+        holds ``view_error_px`` and ``used`` ``(C, T, P, J)``, ``camera_names``, ``empty_frames`` and
+        ``latency_ms`` (per person slot).
+    """
+    from mocap.keypoints import Keypoints3D
+    from mocap.reconstruct.sequence import match_cameras
+
+    sub = match_cameras(rig, kp2d, calib_source, keypoints_source, stacklevel=3)
+    T, C, P, J, _ = kp2d.data.shape
+    out = np.full((T, P, J, 4), np.nan)
+    err = np.full((T, P, J), np.nan)
+    n_views = np.zeros((T, P, J), dtype=int)
+    reason = np.zeros((T, P, J), dtype=np.int16)
+    predicted = np.zeros((T, P, J), dtype=bool)
+    view_err = np.full((C, T, P, J), np.nan)
+    used = np.zeros((C, T, P, J), dtype=bool)
+    latency = []
+    for p in range(P):
+        tri = OnlineTriangulator(sub, kp2d.joint_set, **opts)
+        for t in range(T):
+            d = kp2d.data[t, :, p]
+            out[t, p] = tri.step(d[..., :2], d[..., 2], float(kp2d.timestamps[t]))
+            r = tri.last_result
+            err[t, p], n_views[t, p], reason[t, p] = r.reproj_error_px, r.n_views, r.reason
+            view_err[:, t, p], used[:, t, p] = r.view_error_px, r.used
+            predicted[t, p] = np.isfinite(out[t, p, :, 0]) & ~tri.measured
+        latency.append(tri.latency_ms())
+    empty = ~np.isfinite(kp2d.data[..., :2]).any(axis=(1, 2, 3, 4))
+    meta = dict(kp2d.meta)
+    meta.update({"view_error_px": view_err, "used": used, "camera_names": list(sub.names),
+                 "empty_frames": np.flatnonzero(empty), "mode": "online", "latency_ms": latency})
+    return Keypoints3D(out, kp2d.joint_set, timestamps=kp2d.timestamps.copy(), fps=kp2d.fps,
+                       quality={"reproj_error_px": err, "n_views": n_views, "reason": reason,
+                                "predicted": predicted}, meta=meta)
+
+
 def _rigid_bones_or_none(joint_set: str) -> list[tuple[int, int]]:
     """Rigid bones of a registered joint set; none for an unknown name."""
     from mocap.reconstruct.bones import rigid_bones
@@ -181,4 +234,4 @@ def _rigid_bones_or_none(joint_set: str) -> list[tuple[int, int]]:
         return []
 
 
-__all__ = ["OnlineTriangulator", "FILTERS", "LATENCY_WINDOW"]
+__all__ = ["OnlineTriangulator", "triangulate_online", "FILTERS", "LATENCY_WINDOW"]

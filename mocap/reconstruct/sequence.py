@@ -304,6 +304,38 @@ def _bone_recheck(rig, uv: np.ndarray, conf: np.ndarray, res: TriangulationResul
 
 
 # --------------------------------------------------------------------------- containers
+def match_cameras(rig, kp2d, calib_source: str = "the calibration", keypoints_source: str = "the keypoints",
+                  stacklevel: int = 2):
+    """The cameras of ``rig`` in the order of ``kp2d.camera_names`` (matched by name; by order, with a warning,
+    when no name matches but the counts agree).
+
+    Raises:
+        KeypointsError: fewer than 2 cameras, or cameras that are not in the calibration.
+    """
+    import warnings
+
+    from mocap.errors import MocapWarning
+
+    names = list(kp2d.camera_names)
+    if kp2d.n_cameras < 2:
+        raise KeypointsError(
+            f"{keypoints_source} has {kp2d.n_cameras} camera ({', '.join(names)}); triangulation needs at least 2",
+            hint="pass the 2D keypoints of two or more calibrated cameras")
+    missing = [n for n in names if n not in rig.names]
+    if not missing:
+        return rig.subset(names)
+    if len(missing) == len(names) and len(names) == len(rig):
+        warnings.warn(
+            f"camera names of {keypoints_source} ({', '.join(names)}) do not match {calib_source} "
+            f"({', '.join(rig.names)}); matching them by order", MocapWarning, stacklevel=stacklevel + 1)
+        return rig
+    raise KeypointsError(
+        f"{keypoints_source} has {len(names)} cameras ({', '.join(names)}) but {calib_source} has {len(rig)} "
+        f"({', '.join(rig.names)}); cameras {missing} are not in the calibration",
+        hint="rename the keypoint folders/cameras to the calibration's camera names, or pass the calibration "
+             "of the same rig")
+
+
 def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", keypoints_source: str = "the keypoints",
                           temporal_check: bool = True, temporal_outlier_m: float | None = 0.15,
                           bone_check: bool = True, bone_tolerance: float = 0.25, bone_tolerance_m: float = 0.05,
@@ -347,30 +379,9 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
     Raises:
         KeypointsError: fewer than 2 cameras, or cameras that do not match the calibration.
     """
-    import warnings
-
-    from mocap.errors import MocapWarning
     from mocap.keypoints import Keypoints3D
 
-    names = list(kp2d.camera_names)
-    if kp2d.n_cameras < 2:
-        raise KeypointsError(
-            f"{keypoints_source} has {kp2d.n_cameras} camera ({', '.join(names)}); triangulation needs at least 2",
-            hint="pass the 2D keypoints of two or more calibrated cameras")
-    missing = [n for n in names if n not in rig.names]
-    if not missing:
-        sub = rig.subset(names)
-    elif len(missing) == len(names) and len(names) == len(rig):
-        warnings.warn(
-            f"camera names of {keypoints_source} ({', '.join(names)}) do not match {calib_source} "
-            f"({', '.join(rig.names)}); matching them by order", MocapWarning, stacklevel=2)
-        sub = rig
-    else:
-        raise KeypointsError(
-            f"{keypoints_source} has {len(names)} cameras ({', '.join(names)}) but {calib_source} has {len(rig)} "
-            f"({', '.join(rig.names)}); cameras {missing} are not in the calibration",
-            hint="rename the keypoint folders/cameras to the calibration's camera names, or pass the calibration "
-                 "of the same rig")
+    sub = match_cameras(rig, kp2d, calib_source, keypoints_source, stacklevel=3)
     data = kp2d.data
     uv = np.moveaxis(data[..., :2], 1, 0)  # (C, T, P, J, 2)
     cf = np.moveaxis(data[..., 2], 1, 0)
@@ -393,4 +404,4 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
                        meta=meta)
 
 
-__all__ = ["triangulate_keypoints", "running_median", "temporal_outliers"]
+__all__ = ["triangulate_keypoints", "match_cameras", "running_median", "temporal_outliers"]
