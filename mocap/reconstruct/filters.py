@@ -18,9 +18,15 @@ Units: positions in any unit (metres in mocap), times in seconds, frequencies in
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from mocap.errors import MocapError
+
+
+def _signal():
+    """``scipy.signal``, imported on first use (about a second: the live path, which never needs it, stays fast)."""
+    from scipy import signal
+
+    return signal
 
 
 def _check_time_first(x: np.ndarray, name: str = "x") -> np.ndarray:
@@ -42,7 +48,7 @@ def _butter_sos(fps: float, cutoff_hz: float, order: int) -> np.ndarray:
     if not 0 < cutoff_hz < fps / 2:
         raise MocapError(f"Butterworth cutoff {cutoff_hz} Hz must be between 0 and half the frame rate ({fps / 2} Hz)",
                          hint="lower --cutoff or check the frame rate")
-    return signal.butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
+    return _signal().butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
 
 
 def butterworth_filter(x: np.ndarray, fps: float, cutoff_hz: float = 6.0, order: int = 4,
@@ -72,6 +78,7 @@ def butterworth_filter(x: np.ndarray, fps: float, cutoff_hz: float = 6.0, order:
     for j in range(flat.shape[1]):
         keys.setdefault(np.packbits(finite[:, j]).tobytes(), []).append(j)
     pad_default = 3 * (2 * len(sos) + 1)
+    signal = _signal()
     for cols in keys.values():
         for a, b in _runs(finite[:, cols[0]]):
             seg = flat[a:b, cols]
@@ -95,7 +102,7 @@ class ButterworthStep:
 
     def __init__(self, fps: float, cutoff_hz: float = 6.0, order: int = 4) -> None:
         self.sos = _butter_sos(fps, cutoff_hz, order)
-        self._zi0 = signal.sosfilt_zi(self.sos)  # (n_sections, 2)
+        self._zi0 = _signal().sosfilt_zi(self.sos)  # (n_sections, 2)
         self.state: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -113,7 +120,7 @@ class ButterworthStep:
             self.state[:, :, restart] = self._zi0[:, :, None] * flat[0, restart][None, None, :]
         out = np.full(flat.shape[1], np.nan)
         if fin.any():
-            y, zf = signal.sosfilt(self.sos, flat[:, fin], axis=0, zi=self.state[:, :, fin])
+            y, zf = _signal().sosfilt(self.sos, flat[:, fin], axis=0, zi=self.state[:, :, fin])
             out[fin] = y[0]
             self.state[:, :, fin] = zf
         self.state[:, :, ~fin] = np.nan
