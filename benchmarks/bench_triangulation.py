@@ -1,18 +1,34 @@
-"""Triangulation benchmark: mocap vs aniposelib and Pose2Sim on the same synthetic multi-view captures.
+"""Triangulation benchmark: mocap's online and offline modes against the matching peers on the same synthetic captures.
 
-Inputs: both CMU clips in ``shared/data/bvh`` (131_01 walk, 01_01 jumps), COCO-17 markers, 4 and 8 distorted
-cameras, 2 px noise, 10 % outliers (random or another joint's position, same confidence as inliers), 5 % dropouts
-(:func:`mocap.synthetic.make_capture`). Every method gets the same raw-pixel detections and confidences; the
-peers run in their own venv (``bash benchmarks/peers/setup_peers.sh``) through ``benchmarks/peers/run_peer.py``.
+Inputs: both CMU clips in ``shared/data/bvh`` (131_01 walk, 01_01 jumps) at 30 Hz, COCO-17 markers, 4 and 8
+distorted cameras, 2 px noise, 10 % outliers (random or another joint's position, same confidence as inliers),
+5 % dropouts (:func:`mocap.synthetic.make_capture`). Every method gets the same raw-pixel detections and
+confidences (likelihood threshold 0.1, reprojection threshold 15 px for all) and runs in its own process through
+``benchmarks/peers/run_peer.py`` (peers in their own venv: ``bash benchmarks/peers/setup_peers.sh``).
 
-Prints per case: MPJPE (mm, over the points a method returned), the share of points dropped, wall time, and the
-ratios (ours / best peer MPJPE; Pose2Sim time / ours). "mocap" is ``triangulate_keypoints`` with its
-defaults (robust view selection, Gauss-Newton refinement, temporal re-check, bone-length check);
-"single-frame" turns the temporal re-check off; the filter and bone rows post-process the "mocap" result
-(offline only) and are not part of the ratio. Then batch throughput (1 person, 4 cameras, 33 joints) and
-online latency (p50/p95 of ``OnlineTriangulator.step``).
+Two modes, each against the matching peers:
 
-Usage: .venv/bin/python benchmarks/bench_triangulation.py [--frame-step 4] [--json out.json]
+* online (causal: frame by frame, never a future frame): ``mocap online`` = ``OnlineTriangulator`` with its
+  defaults (the ROS node / ``mocap live`` path), ``mocap single-frame`` = ``triangulate(refine=True)`` on every
+  point alone; peers Pose2Sim's ``triangulation_from_best_cameras`` and aniposelib's DLT (all views) and RANSAC
+  (first frames only: a Python loop over all view subsets);
+* offline (whole clip): ``mocap offline`` = ``triangulate_keypoints`` with its defaults (temporal and bone passes);
+  peers Pose2Sim + its own post-processing (interpolation, Hampel, 6 Hz Butterworth; Config.toml defaults) and
+  aniposelib's ``triangulate_optim`` (RANSAC, then spatio-temporal optimisation with bone-length constraints;
+  first 60 frames, 4 cameras only unless ``--optim-8``). mocap's offline path is shown as ``mocap run`` runs it
+  (+ zero-phase 6 Hz Butterworth, its default) and as ``mocap triangulate`` runs it (triangulation only).
+
+Accuracy (millimetres) per method: MPJPE on the COMMON points (reconstructed by every full-clip method of the
+case), MPJPE on its OWN points with its coverage beside it, and MPJPE with every dropped point counted at the error
+of plain DLT over all its views (the simplest fallback). Ratios use common points. Methods run on the first frames
+only are compared with mocap on those frames (common points of the two).
+
+Timers, the same boundaries for every method: ``call`` = the triangulation call alone (imports and input loading
+excluded for everybody), ``process`` = from starting the process to the result written to disk (interpreter,
+imports, loading, call, writing); wall clock and CPU time for both. Then the throughput of mocap's default paths
+(wall clock and CPU; 4 cameras, COCO-17, the 120 Hz clip) and the online step latency (p50/p95, wall and CPU).
+
+Usage: .venv/bin/python benchmarks/bench_triangulation.py [--cameras 4 8] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,199 +47,302 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones  # noqa: E402
-from mocap.reconstruct.filters import butterworth_filter  # noqa: E402
-from mocap.reconstruct.online import OnlineTriangulator  # noqa: E402
-from mocap.reconstruct.sequence import triangulate_keypoints  # noqa: E402
-from mocap.reconstruct.triangulation import triangulate  # noqa: E402
+from mocap.reconstruct.bones import rigid_bones  # noqa: E402
 from mocap.synthetic import make_capture  # noqa: E402
 
-PEERS = ("aniposelib_dlt", "aniposelib_ransac", "pose2sim")
+ONLINE = {"mocap online": "mocap_online", "mocap single-frame": "mocap_single_frame",
+          "Pose2Sim (frame by frame)": "pose2sim", "aniposelib DLT": "aniposelib_dlt"}
+OFFLINE = {"mocap offline (mocap run: + 6 Hz Butterworth)": "mocap_run_offline",
+           "mocap offline, triangulation only": "mocap_offline", "Pose2Sim + its filters": "pose2sim_offline"}
+OURS_OFFLINE = "mocap offline (mocap run: + 6 Hz Butterworth)"
+SUBSET = {"aniposelib RANSAC": ("aniposelib_ransac", "online"),
+          "aniposelib optim (RANSAC + bones + smoothing)": ("aniposelib_optim", "offline")}
+PEERS = {m for m in list(ONLINE.values()) + list(OFFLINE.values()) + [v[0] for v in SUBSET.values()]
+         if not m.startswith("mocap")}
 
 
-def _mpjpe(X: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
-    e = np.linalg.norm(X - gt, axis=-1)
-    return float(np.nanmean(e) * 1000), float(np.mean(~np.isfinite(e)))
+# --------------------------------------------------------------------------- running a method
+def write_input(path: Path, rig, kp, **extra) -> None:
+    """The run_peer.py input file of a one-person :class:`~mocap.keypoints.Keypoints2D` capture."""
+    uv = np.moveaxis(kp.data[:, :, 0, :, :2], 1, 0)  # (C, T, J, 2)
+    conf = np.moveaxis(kp.data[:, :, 0, :, 2], 1, 0)
+    C = uv.shape[0]
+    np.savez(path, uv=uv.reshape(C, -1, 2), conf=conf.reshape(C, -1), K=np.stack([c.K for c in rig]),
+             dist=np.stack([c.dist[:5] for c in rig]), rvec=np.stack([c.rvec for c in rig]),
+             tvec=np.stack([c.t for c in rig]), size=np.array([c.size for c in rig]), T=kp.n_frames, J=kp.n_joints,
+             fps=kp.fps, joint_set=kp.joint_set, bones=np.array(rigid_bones(kp.joint_set)).reshape(-1, 2),
+             reproj_threshold_px=15.0, likelihood_threshold=0.1, **extra)
 
 
-def _run_peer(python: Path, method: str, rig, uv: np.ndarray, conf: np.ndarray, timeout: float) -> dict:
+def run_method(python: Path, method: str, inp: Path, timeout: float, frames: int | None = None) -> dict:
+    """Run ``method`` in a fresh process (``python benchmarks/peers/run_peer.py``); returns its outputs and timers
+    (``call_wall_s``, ``call_cpu_s``, ``process_wall_s`` = start to result written, ``process_cpu_s``) or
+    ``{"error": ...}``."""
     with tempfile.TemporaryDirectory() as tmp:
-        inp, outp = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(inp, uv=uv, conf=conf, K=np.stack([c.K for c in rig]), dist=np.stack([c.dist for c in rig]),
-                 rvec=np.stack([c.rvec for c in rig]), tvec=np.stack([c.t for c in rig]),
-                 size=np.array([c.size for c in rig]), reproj_threshold_px=15.0, likelihood_threshold=0.1)
+        if frames is not None:
+            d = dict(np.load(inp))
+            inp = Path(tmp) / "in.npz"
+            np.savez(inp, **d, frames=frames)
+        outp = Path(tmp) / "out.npz"
+        t_start = time.time()
         try:
             r = subprocess.run([str(python), str(REPO / "benchmarks" / "peers" / "run_peer.py"), method, str(inp),
                                 str(outp)], capture_output=True, text=True, timeout=timeout,
                                env={**os.environ, "MPLBACKEND": "Agg"})
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
-        if r.returncode != 0:
-            return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
+        if r.returncode != 0 or not outp.exists():
+            tail = r.stderr.strip().splitlines()
+            return {"error": tail[-1] if tail else f"exit {r.returncode}"}
+        info = json.loads(outp.with_suffix(".json").read_text())
         with np.load(outp) as z:
-            return {"X": z["X"], "seconds": float(z["seconds"]), **({"kept": z["kept"]} if "kept" in z else {})}
+            out = {k: z[k] for k in z.files}
+    for k in ("call_wall_s", "call_cpu_s"):
+        out[k] = float(out[k])
+    out["process_wall_s"] = info["written_at"] - t_start
+    out["process_cpu_s"] = float(info["process_cpu_s"])
+    return out
 
 
-def _flat(kp) -> tuple[np.ndarray, np.ndarray]:
-    uv = np.moveaxis(kp.data[:, :, 0, :, :2], 1, 0)  # (C, T, J, 2)
-    conf = np.moveaxis(kp.data[:, :, 0, :, 2], 1, 0)
-    C = uv.shape[0]
-    return uv.reshape(C, -1, 2), conf.reshape(C, -1)
+# --------------------------------------------------------------------------- scoring
+def plain_dlt(rig, kp, min_conf: float = 0.1) -> np.ndarray:
+    """Plain confidence-weighted DLT over every detected view (no outlier rejection): ``(T, J, 3)``; the fallback
+    whose error a dropped point is charged with."""
+    from mocap.geometry.projection import undistort_to_normalized
+    from mocap.reconstruct.triangulation import triangulate_weighted_dlt
+
+    uv = np.moveaxis(kp.data[:, :, 0, :, :2], 1, 0)
+    cf = np.moveaxis(kp.data[:, :, 0, :, 2], 1, 0)
+    C, T, J = cf.shape
+    xy = np.stack([undistort_to_normalized(uv[c].reshape(-1, 2), cam.K, cam.dist, cam.model)
+                   for c, cam in enumerate(rig.cameras)])
+    w = np.where(cf >= min_conf, cf, 0.0).reshape(C, -1)
+    return triangulate_weighted_dlt(rig.extrinsics, xy, w).reshape(T, J, 3)
 
 
-def bench_case(bvh: Path, n_cams: int, args, peers_python: Path | None) -> dict:
+def score(X: np.ndarray, gt: np.ndarray, common: np.ndarray, fallback_err: np.ndarray) -> dict:
+    """MPJPE (mm) of ``X`` ``(T, J, 3)``: on the ``common`` points, on its own points (+ coverage), and with dropped
+    points charged the ``fallback_err`` (points where neither exists are left out)."""
+    e = np.linalg.norm(X - gt, axis=-1)
+    own = np.isfinite(e)
+    charged = np.where(own, e, fallback_err)
+    return {"common_mm": float(e[common].mean() * 1000) if common.any() else float("nan"),
+            "own_mm": float(e[own].mean() * 1000) if own.any() else float("nan"),
+            "coverage": float(own.mean()),
+            "fallback_mm": float(np.nanmean(charged) * 1000)}
+
+
+def _row(res: dict, X: np.ndarray, gt: np.ndarray, common: np.ndarray, fallback_err: np.ndarray, T: int) -> dict:
+    row = score(X, gt, common, fallback_err)
+    for k in ("call_wall_s", "call_cpu_s", "process_wall_s", "process_cpu_s"):
+        row[k] = res.get(k, float("nan"))
+    row["frames"] = T
+    if "step_wall_ms" in res:
+        row["step_wall_ms"] = {"p50": float(np.percentile(res["step_wall_ms"][5:], 50)),
+                               "p95": float(np.percentile(res["step_wall_ms"][5:], 95))}
+        row["step_cpu_ms"] = {"p50": float(np.percentile(res["step_cpu_ms"][5:], 50)),
+                              "p95": float(np.percentile(res["step_cpu_ms"][5:], 95))}
+    return row
+
+
+def bench_case(bvh: Path, n_cams: int, args, pythons: dict[str, Path | None], workdir: Path) -> dict:
     rig, kp, gt = make_capture(bvh, n_cams, noise_px=2.0, outlier_rate=0.1, dropout_rate=0.05, seed=args.seed,
                                frame_step=args.frame_step, max_frames=args.max_frames)
     T, J = kp.n_frames, kp.n_joints
-    g = gt[:, 0].reshape(-1, 3)
-    uv, conf = _flat(kp)
-    rows: dict[str, dict] = {}
-    t0 = time.perf_counter()
-    k3 = triangulate_keypoints(rig, kp)
-    dt = time.perf_counter() - t0
-    rows["mocap"] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(k3.xyz[:, 0].reshape(-1, 3), g)), seconds=dt)
-    t0 = time.perf_counter()
-    k3s = triangulate_keypoints(rig, kp, temporal_check=False)
-    rows["mocap (single-frame)"] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(k3s.xyz[:, 0].reshape(-1, 3), g)),
-                                        seconds=time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    k3r = triangulate_keypoints(rig, kp, refine=False)
-    rows["mocap (refine=False)"] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(k3r.xyz[:, 0].reshape(-1, 3), g)),
-                                        seconds=time.perf_counter() - t0)
-    filt = butterworth_filter(k3.xyz, kp.fps, min(6.0, 0.4 * kp.fps))
-    rows["mocap + butterworth 6 Hz"] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(filt[:, 0].reshape(-1, 3), g)),
-                                            seconds=float("nan"))
-    rb = rigid_bones(kp.joint_set)
-    lengths = estimate_bone_lengths(k3.xyz, rb, k3.confidence)
-    for name, xyz in (("mocap + rigid bones", k3.xyz), ("mocap + butterworth + bones", filt)):
-        fixed = constrain_bone_lengths(xyz, lengths, rb, k3.confidence)
-        rows[name] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(fixed[:, 0].reshape(-1, 3), g)), seconds=float("nan"))
-    if peers_python is not None:
-        for m in PEERS:
-            if m == "aniposelib_ransac":
-                # per-point Python loop over all 2^C view subsets: run on the first frames only
-                nf = min(T, args.ransac_frames if n_cams <= 4 else max(1, args.ransac_frames // 8))
-                res = _run_peer(peers_python, m, rig, uv[:, :nf * J], conf[:, :nf * J], args.peer_timeout)
-                if "X" in res:
-                    ours_sub = _mpjpe(k3.xyz[:nf, 0].reshape(-1, 3), g[:nf * J])
-                    rows[m] = dict(zip(("mpjpe_mm", "dropped"), _mpjpe(res["X"], g[:nf * J])),
-                                   seconds=res["seconds"] * T / nf, frames=nf, mocap_same_frames_mm=ours_sub[0])
-                else:
-                    rows[m] = res
+    g = gt[:, 0]
+    inp = workdir / f"{bvh.stem}_{n_cams}.npz"
+    write_input(inp, rig, kp)
+    fallback_err = np.linalg.norm(plain_dlt(rig, kp) - g, axis=-1)
+    raw: dict[str, dict] = {}
+    mode: dict[str, str] = {}
+    for table, m_mode in ((ONLINE, "online"), (OFFLINE, "offline")):
+        for name, method in table.items():
+            py = pythons["mocap"] if method.startswith("mocap") else pythons["peers"]
+            if py is None:
                 continue
-            res = _run_peer(peers_python, m, rig, uv, conf, args.peer_timeout)
-            rows[m] = (dict(zip(("mpjpe_mm", "dropped"), _mpjpe(res["X"], g)), seconds=res["seconds"])
-                       if "X" in res else res)
-    return {"clip": bvh.stem, "cameras": n_cams, "frames": T, "joints": J, "fps": kp.fps, "rows": rows}
+            raw[name] = run_method(py, method, inp, args.peer_timeout)
+            mode[name] = m_mode
+    Xs = {n: r["X"].reshape(T, J, 3) for n, r in raw.items() if "X" in r}
+    full = [n for n in Xs]
+    common = np.logical_and.reduce([np.isfinite(Xs[n]).all(-1) for n in full])
+    rows = {}
+    for n in raw:
+        rows[n] = ({"error": raw[n]["error"], "mode": mode[n]} if "error" in raw[n] else
+                   {**_row(raw[n], Xs[n], g, common, fallback_err, T), "mode": mode[n]})
+    # slow peers: first frames only, compared with mocap on the same frames
+    if pythons["peers"] is not None:
+        for name, (method, m_mode) in SUBSET.items():
+            # RANSAC tries every view subset per point: 2^C, so a few frames only with 8 cameras
+            nf = min(T, args.subset_frames if n_cams <= 4 else max(2, args.subset_frames // 8))
+            if method == "aniposelib_optim" and n_cams > 4 and not args.optim_8:
+                continue
+            res = run_method(pythons["peers"], method, inp, args.peer_timeout, frames=nf)
+            if "error" in res:
+                rows[name] = {"error": res["error"], "mode": m_mode}
+                continue
+            Xp = res["X"].reshape(nf, J, 3)
+            ours = "mocap online" if m_mode == "online" else OURS_OFFLINE
+            c2 = np.isfinite(Xp).all(-1) & common[:nf]
+            row = {**_row(res, Xp, g[:nf], c2, fallback_err[:nf], nf), "mode": m_mode, "subset_frames": nf}
+            if ours in Xs:
+                row["mocap_same_points_mm"] = score(Xs[ours][:nf], g[:nf], c2, fallback_err[:nf])["common_mm"]
+                row["vs"] = ours
+            rows[name] = row
+    return {"clip": bvh.stem, "cameras": n_cams, "frames": T, "joints": J, "fps": kp.fps,
+            "common_fraction": float(common.mean()), "common_of": full, "rows": rows}
 
 
-def _points33(kp, gt):
-    """33 'joints' per frame: the 17 COCO points and the 16 bone midpoints (projected with the same rig)."""
-    from mocap.skeletons import get_joint_set
+def ratios(case: dict) -> dict:
+    """Common-point MPJPE ratios (mocap / peer) and speed ratios (peer time / mocap time) of a case."""
+    r = case["rows"]
+    ok = {n: v for n, v in r.items() if "common_mm" in v}
+    out: dict[str, float] = {}
+    p2s = ok.get("Pose2Sim (frame by frame)")
+    if p2s and "mocap online" in ok:
+        out["online_vs_pose2sim"] = ok["mocap online"]["common_mm"] / p2s["common_mm"]
+        out["single_frame_vs_pose2sim"] = ok["mocap single-frame"]["common_mm"] / p2s["common_mm"]
+        for k in ("call_wall_s", "call_cpu_s", "process_wall_s", "process_cpu_s"):
+            out[f"pose2sim_over_online_{k}"] = p2s[k] / ok["mocap online"][k]
+    offl = {n: v for n, v in ok.items() if v.get("mode") == "offline" and not n.startswith("mocap")}
+    if OURS_OFFLINE in ok and offl:
+        for n, v in offl.items():
+            ours = v["mocap_same_points_mm"] if "subset_frames" in v else ok[OURS_OFFLINE]["common_mm"]
+            out[f"offline_vs_{n}"] = ours / v["common_mm"]
+    return out
 
-    bones = get_joint_set("coco17").bones
-    mids = np.stack([0.5 * (gt[:, 0, a] + gt[:, 0, b]) for a, b in bones], 1)
-    return np.concatenate([gt[:, 0], mids], 1)  # (T, 33, 3)
+
+def print_case(case: dict) -> None:
+    print(f"\n== {case['clip']}  {case['cameras']} cameras  {case['frames']} frames x {case['joints']} joints "
+          f"@ {case['fps']:.0f} Hz (2 px noise, 10% outliers, 5% dropouts); common points: "
+          f"{100 * case['common_fraction']:.1f}% (reconstructed by every full-clip method)")
+    head = (f"  {'mode':8s}{'method':48s}{'common':>8s}{'own':>8s}{'cover':>8s}{'w/ DLT':>8s}   "
+            f"{'call wall/cpu s':>17s}  {'process wall/cpu s':>19s}")
+    print(head + "\n  " + "-" * (len(head) - 2))
+    for m_mode in ("online", "offline"):
+        for n, v in case["rows"].items():
+            if v.get("mode", m_mode) != m_mode:
+                continue
+            if "error" in v:
+                print(f"  {m_mode:8s}{n:48s}  failed: {v['error']}")
+                continue
+            t = (f"{v['call_wall_s']:8.3f}/{v['call_cpu_s']:<8.3f} "
+                 f"{v['process_wall_s']:9.3f}/{v['process_cpu_s']:<9.3f}")
+            print(f"  {m_mode:8s}{n:48s}{v['common_mm']:8.2f}{v['own_mm']:8.2f}{100 * v['coverage']:7.2f}%"
+                  f"{v['fallback_mm']:8.2f}   {t}")
+            if "subset_frames" in v:
+                print(f"  {'':8s}  (first {v['subset_frames']} frames only; {v.get('vs', 'mocap')} on the same points:"
+                      f" {v.get('mocap_same_points_mm', float('nan')):.2f} mm; times for those frames)")
+            if "step_wall_ms" in v:
+                s, c = v["step_wall_ms"], v["step_cpu_ms"]
+                print(f"  {'':8s}  per step: wall p50 {s['p50']:.2f} ms p95 {s['p95']:.2f} ms; "
+                      f"cpu p50 {c['p50']:.2f} ms p95 {c['p95']:.2f} ms")
+    r = case.get("ratios", {})
+    if "online_vs_pose2sim" in r:
+        print(f"  online MPJPE ratio, common points: mocap online / Pose2Sim {r['online_vs_pose2sim']:.3f} "
+              f"(target <= 0.8 with 4 cameras); mocap single-frame / Pose2Sim {r['single_frame_vs_pose2sim']:.3f}")
+        print("  Pose2Sim time / mocap online time: call wall {:.1f}x, call cpu {:.1f}x, process wall {:.1f}x, "
+              "process cpu {:.1f}x".format(*(r[f"pose2sim_over_online_{k}"] for k in
+                                              ("call_wall_s", "call_cpu_s", "process_wall_s", "process_cpu_s"))))
+    offl = {k: v for k, v in r.items() if k.startswith("offline_vs_")}
+    if offl:
+        print("  offline MPJPE ratio, common points, mocap run's default offline path / " + ", ".join(
+            f"{k.removeprefix('offline_vs_')} {v:.3f}" for k, v in offl.items()))
 
 
+# --------------------------------------------------------------------------- throughput of the default paths
 def bench_speed(bvh: Path, args) -> dict:
-    rig, kp, gt = make_capture(bvh, 4, seed=args.seed, frame_step=1)
-    X33 = _points33(kp, gt)[: args.speed_frames]
-    T = X33.shape[0]
-    rng = np.random.default_rng(args.seed)
-    uv_clean = rig.project(X33) + rng.normal(0, 2.0, (4, T, 33, 2))
-    uv_out = uv_clean.copy()
-    bad = rng.random((4, T, 33)) < 0.1
-    uv_out[bad] = rng.uniform([0, 0], [1280, 720], (int(bad.sum()), 2))
-    out = {"cores": os.cpu_count(), "frames": T, "load_average": os.getloadavg()[0]}
-    for name, uv in (("noise only", uv_clean), ("noise + 10% outliers", uv_out)):
+    """Default paths, in this process (imports excluded), 4 cameras, COCO-17 at the clip's 120 Hz."""
+    from mocap.reconstruct.online import OnlineTriangulator
+    from mocap.reconstruct.sequence import triangulate_keypoints
+    from mocap.reconstruct.triangulation import triangulate
+
+    rig, kp, _ = make_capture(bvh, 4, noise_px=2.0, outlier_rate=0.1, dropout_rate=0.05, seed=args.seed,
+                              frame_step=1, max_frames=args.speed_frames)
+    T = kp.n_frames
+    uv = np.moveaxis(kp.data[:, :, 0, :, :2], 1, 0)
+    cf = np.moveaxis(kp.data[:, :, 0, :, 2], 1, 0)
+    out = {"frames": T, "joints": kp.n_joints, "fps": kp.fps, "cores": os.cpu_count(),
+           "load_average": os.getloadavg()[0]}
+
+    def best(fn, repeat=3):
         wall, cpu = np.inf, np.inf
-        for _ in range(5):
-            t0, c0 = time.perf_counter(), time.process_time()
-            triangulate(rig, uv)
-            wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
-        out[f"frames_per_s ({name})"] = {"wall": T / wall, "cpu": T / cpu}
-    tri = OnlineTriangulator(rig, "mediapipe33", filter="one_euro")
-    n = min(T, 2000)
-    cpu_ms = []
-    for i in range(n):
-        c0 = time.process_time()
-        tri.step(uv_out[:, i], None, i / kp.fps)
-        cpu_ms.append((time.process_time() - c0) * 1000)
-    tri.latencies_s = tri.latencies_s[20:]  # warm-up
-    out["online_latency_ms"] = tri.latency_ms()
-    out["online_latency_cpu_ms"] = {"p50": float(np.percentile(cpu_ms[20:], 50)),
-                                    "p95": float(np.percentile(cpu_ms[20:], 95))}
+        for _ in range(repeat):
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+        return {"frames_per_s_wall": T / wall, "frames_per_s_cpu": T / cpu}
+
+    out["offline (triangulate_keypoints defaults)"] = best(lambda: triangulate_keypoints(rig, kp))
+    out["single-frame (triangulate, refine=True)"] = best(lambda: triangulate(rig, uv, cf, refine=True))
+    tri = OnlineTriangulator(rig, kp.joint_set)
+    wall, cpu = np.zeros(T), np.zeros(T)
+    for i in range(T):
+        w0, c0 = time.perf_counter(), time.process_time()
+        tri.step(uv[:, i], cf[:, i], i / kp.fps)
+        wall[i], cpu[i] = time.perf_counter() - w0, time.process_time() - c0
+    w, c = wall[20:] * 1000, cpu[20:] * 1000
+    out["online (OnlineTriangulator defaults)"] = {"frames_per_s_wall": len(w) / (w.sum() / 1000),
+                                                   "frames_per_s_cpu": len(c) / (c.sum() / 1000)}
+    out["online_step_ms"] = {"wall_p50": float(np.percentile(w, 50)), "wall_p95": float(np.percentile(w, 95)),
+                             "cpu_p50": float(np.percentile(c, 50)), "cpu_p95": float(np.percentile(c, 95))}
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bvh-dir", type=Path, default=REPO.parent / "shared" / "data" / "bvh")
+    ap.add_argument("--clips", nargs="+", default=["131_01", "01_01"])
     ap.add_argument("--frame-step", type=int, default=4, help="subsample the 120 Hz clips (default 4 -> 30 Hz)")
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--cameras", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--peers-venv", type=Path, default=REPO / ".venv-peers")
     ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--ransac-frames", type=int, default=40,
-                    help="frames given to aniposelib's triangulate_ransac with 4 cameras (1/8 with 8 cameras)")
+    ap.add_argument("--subset-frames", type=int, default=60,
+                    help="frames given to aniposelib's RANSAC and optim with 4 cameras (an eighth with 8)")
+    ap.add_argument("--optim-8", action="store_true", help="also run aniposelib's optim with 8 cameras (slow)")
     ap.add_argument("--peer-timeout", type=float, default=900.0)
     ap.add_argument("--speed-frames", type=int, default=2000)
+    ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     args = ap.parse_args(argv)
 
-    peers_python = None if args.no_peers else args.peers_venv / "bin" / "python"
-    if peers_python is not None and not peers_python.exists():
+    peers = None if args.no_peers else args.peers_venv / "bin" / "python"
+    if peers is not None and not peers.exists():
         print(f"peers venv {args.peers_venv} missing: run `bash benchmarks/peers/setup_peers.sh` (peers skipped)")
-        peers_python = None
-    results = {"cases": [], "speed": None}
-    for clip in ("131_01", "01_01"):
-        bvh = args.bvh_dir / f"{clip}.bvh"
-        for nc in args.cameras:
-            case = bench_case(bvh, nc, args, peers_python)
-            results["cases"].append(case)
-            print(f"\n== {clip}  {nc} cameras  {case['frames']} frames x {case['joints']} joints "
-                  f"@ {case['fps']:.0f} Hz (2 px noise, 10% outliers, 5% dropouts)")
-            print(f"  {'method':<28}{'MPJPE mm':>10}{'dropped':>9}{'time s':>10}")
-            for name, r in case["rows"].items():
-                if "error" in r:
-                    print(f"  {name:<28}  failed: {r['error']}")
-                    continue
-                extra = ""
-                if "frames" in r:
-                    extra = (f"   (on the first {r['frames']} frames; mocap there: {r['mocap_same_frames_mm']:.2f} mm;"
-                             " time extrapolated)")
-                print(f"  {name:<28}{r['mpjpe_mm']:>10.2f}{100 * r['dropped']:>8.2f}%{r['seconds']:>10.3f}{extra}")
-            peers = {k: v for k, v in case["rows"].items() if k in PEERS and "mpjpe_mm" in v}
-            ours = case["rows"]["mocap"]
-            if peers:
-                # compare on the same frames where a peer ran on a subset
-                ratios = {k: v.get("mocap_same_frames_mm", ours["mpjpe_mm"]) / v["mpjpe_mm"]
-                          for k, v in peers.items()}
-                best = min(peers, key=lambda k: peers[k]["mpjpe_mm"] if "frames" not in peers[k] else np.inf)
-                case["ratio_mpjpe_vs_best_peer"] = ours["mpjpe_mm"] / peers[best]["mpjpe_mm"]
-                print(f"  MPJPE ratio mocap / best full-clip peer ({best}): {case['ratio_mpjpe_vs_best_peer']:.2f} "
-                      "(target <= 0.8)")
-                print("  MPJPE ratio mocap / each peer: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
-                if "pose2sim" in peers:
-                    case["speedup_vs_pose2sim"] = peers["pose2sim"]["seconds"] / ours["seconds"]
-                    print(f"  speed-up vs Pose2Sim: {case['speedup_vs_pose2sim']:.0f}x (target >= 10x)")
-    speed = bench_speed(args.bvh_dir / "131_01.bvh", args)
-    results["speed"] = speed
-    print(f"\n== batch throughput, 1 person, 4 cameras, 33 joints, {speed['frames']} frames; one process, "
-          f"{speed['cores']} CPU cores visible (load average {speed['load_average']:.1f}: shared machine). "
-          "'cpu' = frames per CPU-second of this process (insensitive to other processes).")
-    for k, v in speed.items():
-        if k.startswith("frames_per_s"):
-            print(f"  {k}: {v['wall']:,.0f} frames/s wall, {v['cpu']:,.0f} frames/s cpu (target >= 20,000)")
-    lat, cpu = speed["online_latency_ms"], speed["online_latency_cpu_ms"]
-    print(f"  online OnlineTriangulator.step (one-euro, 10% outliers): wall p50 {lat['p50']:.2f} ms, "
-          f"p95 {lat['p95']:.2f} ms; cpu p50 {cpu['p50']:.2f} ms, p95 {cpu['p95']:.2f} ms (target p95 <= 2 ms)")
+        peers = None
+    pythons = {"mocap": Path(sys.executable), "peers": peers}
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+          "(shared machine: compare ratios measured in the same run)")
+    results = {"cases": [], "speed": None, "load_average": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in args.clips:
+            for nc in args.cameras:
+                case = bench_case(args.bvh_dir / f"{clip}.bvh", nc, args, pythons, Path(tmp))
+                case["ratios"] = ratios(case)
+                results["cases"].append(case)
+                print_case(case)
+    print("\ncommon = MPJPE (mm) on the points every full-clip method reconstructed; own = on the method's own "
+          "points, cover = their share; w/ DLT = dropped points charged the error of plain DLT over all views. "
+          "call = the triangulation call alone (imports excluded for everybody); process = from starting the "
+          "process to the result written (interpreter, imports, input, call, output).")
+    if not args.no_speed:
+        s = results["speed"] = bench_speed(args.bvh_dir / "01_01.bvh", args)
+        print(f"\n== throughput of the default paths: 1 person, 4 cameras, {s['joints']} joints, {s['frames']} frames "
+              f"@ {s['fps']:.0f} Hz, 10% outliers; one process, {s['cores']} cores, load {s['load_average']:.1f}")
+        for k, v in s.items():
+            if isinstance(v, dict) and "frames_per_s_wall" in v:
+                print(f"  {k:44s} {v['frames_per_s_wall']:9,.0f} frames/s wall  {v['frames_per_s_cpu']:9,.0f} "
+                      "frames/s cpu")
+        st = s["online_step_ms"]
+        print(f"  online step: wall p50 {st['wall_p50']:.2f} ms, p95 {st['wall_p95']:.2f} ms; cpu p50 "
+              f"{st['cpu_p50']:.2f} ms, p95 {st['cpu_p95']:.2f} ms")
     if args.json:
         def clean(o):
             if isinstance(o, dict):
                 return {k: clean(v) for k, v in o.items() if k != "X"}
+            if isinstance(o, list | tuple):
+                return [clean(v) for v in o]
             if isinstance(o, float | np.floating):
                 return float(o)
             return o

@@ -10,7 +10,9 @@ Sequence fitting:
    of (pose LM, one Gauss-Newton shape step);
 3. all frames' poses by batched Levenberg-Marquardt: Geman-McClure (IRLS), confidence- and pair-weighted keypoint
    errors, joint-limit penalties, a small prior towards the analytic pose, temporal smoothness to the neighbours;
-4. rotations clamped into the joint limits; per-keypoint residuals kept in ``quality["residual_m"]``.
+4. rotations clamped into the joint limits; per-keypoint residuals kept in ``quality["residual_m"]``, the largest
+   limit excess per frame before that clamp (what the optimiser reached under the limit penalty) in
+   ``quality["limit_excess_unclamped_deg"]`` and after it (0 up to rounding) in ``quality["limit_excess_deg"]``.
 Frames with fewer than ``min_points`` keypoints take the nearest fitted frame's pose (``quality["valid"]`` False).
 """
 
@@ -61,7 +63,8 @@ class FitConfig:
     min_points: int = 4
     hands: bool | None = None  # fit fingers (None: when the keypoints include hand points; finger joints that no
     # keypoint constrains, e.g. the bends below mediapipe33's knuckles, stay at the rest pose and are not solved for)
-    threads: int | None = 1  # torch threads while fitting (tiny batched ops: 1 is fastest, and robust to load)
+    threads: int | None = 1  # torch threads while fitting a sequence (tiny batched ops: 1 is fastest, and robust to
+    # load); restored afterwards. The online fitter never changes them (process-wide: set them once at start-up)
 
     def weights(self, online: bool = False) -> Weights:
         return Weights(limits=self.w_limits, prior=self.w_prior,
@@ -215,25 +218,30 @@ def _fit_arrays(data, joint_names, model, fps, timestamps, cfg, progress, meta, 
 
         it = track(chunks, f"fitting {model.name}", total=len(chunks))
     wts = cfg.weights()
+    unclamped = torch.zeros(T, dtype=prob.dt, device=prob.dev)
     for idx in it:
         L, p0 = prob.init_pose(obs[idx], w[idx])
         L, p0 = prob.lm(L, p0, obs[idx], w[idx], cfg.iters, wts, smooth="sequence")
+        with torch.no_grad():
+            unclamped[idx] = prob.violation_deg(L)
         L_all[idx], p_all[idx] = prob.clamp(L), p0
     for f in np.flatnonzero(~valid):
         g = vidx[np.argmin(np.abs(vidx - f))]
-        L_all[f], p_all[f] = L_all[g], p_all[g]
-    return _to_motion(prob, L_all, p_all, obs, conf, valid, fps, timestamps, dict(meta or {}, config=asdict(cfg)))
+        L_all[f], p_all[f], unclamped[f] = L_all[g], p_all[g], unclamped[g]
+    return _to_motion(prob, L_all, p_all, obs, conf, valid, fps, timestamps, dict(meta or {}, config=asdict(cfg)),
+                      unclamped_deg=unclamped)
 
 
 def _to_motion(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, conf: np.ndarray,
                valid: np.ndarray, fps: float, timestamps, meta: dict, rest_offsets: np.ndarray | None = None,
-               pred: torch.Tensor | None = None) -> BodyMotion:
+               pred: torch.Tensor | None = None, unclamped_deg: torch.Tensor | None = None) -> BodyMotion:
     model = prob.model
     with torch.no_grad():
         if pred is None:
             pred = prob.predict_reduced(*prob.fk_reduced(L, p0))
         res = torch.linalg.norm(pred - obs, dim=-1).cpu().numpy()
         viol = prob.violation_deg(L).cpu().numpy()
+        viol_pre = viol if unclamped_deg is None else unclamped_deg.cpu().numpy()
     res = np.where(conf > 0, res, np.nan)
     pose_np = log_so3(L).cpu().numpy()
     pos_np = p0.cpu().numpy()
@@ -256,7 +264,8 @@ def _to_motion(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tens
         rest_offsets=rest_offsets, shape=shape_np, root_translation=pos_np,
         root_orientation=quats[:, 0], local_rotations=quats, fps=float(fps),
         timestamps=None if timestamps is None else np.asarray(timestamps, float), params=params,
-        quality={"residual_m": res, "valid": np.asarray(valid), "limit_excess_deg": viol}, meta=meta)
+        quality={"residual_m": res, "valid": np.asarray(valid), "limit_excess_deg": viol,
+                 "limit_excess_unclamped_deg": np.asarray(viol_pre, float)}, meta=meta)
 
 
 def motion_vertices(model: BodyModel, motion: BodyMotion, frames: np.ndarray | None = None) -> np.ndarray:
@@ -277,6 +286,10 @@ def motion_vertices(model: BodyModel, motion: BodyMotion, frames: np.ndarray | N
 
 class OnlineFitter:
     """Live fitting, one frame at a time, warm-started from the previous frame (fixed shape).
+
+    It never changes torch's thread count: ``torch.set_num_threads`` acts on the whole process, and a live
+    application steps fitters from worker threads while other threads run. Set it once at start-up (tiny batched
+    ops: 1 thread is fastest and robust to load; ``FitConfig.threads`` is used by the offline fit only).
 
     Args:
         model: the body model.
@@ -331,8 +344,7 @@ class OnlineFitter:
         kp = np.asarray(kp, float)
         if kp.shape != (len(self.joint_names), 4):
             raise KeypointsError(f"online keypoints have shape {kp.shape}; expected ({len(self.joint_names)}, 4)")
-        with _threads(self.cfg.threads):
-            return self._step(kp)
+        return self._step(kp)
 
     def _step(self, kp: np.ndarray) -> BodyMotion:
         prob, cfg = self.prob, self.cfg
@@ -359,6 +371,8 @@ class OnlineFitter:
                     L2, p2 = prob.lm(L2, p2, obs, w, 6, cfg.weights(), tol=COLD_TOL)
                     if _mean_residual(prob, L2, p2, obs, w, prob._last_kin) < err:
                         L, p0 = L2, p2
+        with torch.no_grad():
+            unclamped = prob.violation_deg(L)
         if clamp:
             L = prob.clamp(L)
         self._prev = (L, p0)
@@ -367,7 +381,7 @@ class OnlineFitter:
             pred = prob.predict_reduced(*prob.fk_reduced(L, p0))
         return _to_motion(prob, L, p0, obs, conf, np.array([valid]), self.fps,
                           np.array([(self._frame - 1) / self.fps]), {"online": True}, rest_offsets=self._offsets,
-                          pred=pred)
+                          pred=pred, unclamped_deg=unclamped)
 
 
 def _mean_residual(prob: Problem, L: torch.Tensor, p0: torch.Tensor, obs: torch.Tensor, w: torch.Tensor,

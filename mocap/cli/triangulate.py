@@ -43,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                    help="single: the person axis is the same person in every camera (triangulated slot by slot); "
                         "multi: people in any order per camera and frame are associated across views and tracked "
                         "over time; auto (default): multi when a camera holds more than one person in some frame")
+    p.add_argument("--mode", choices=("offline", "online"), default="offline",
+                   help="offline (default): the whole clip at once (temporal and bone-length passes use every "
+                        "frame); online: frame by frame, never a later frame, exactly as the live path (mocap live, "
+                        "the ROS node) would have computed it (single-person input)")
     p.add_argument("--max-people", type=int, default=None,
                    help="multi-person: keep at most N tracks (the longest); default all")
     p.add_argument("--min-views", type=int, default=2, help="minimum agreeing cameras per joint (default 2)")
@@ -198,7 +202,15 @@ def run(args: argparse.Namespace) -> int:
     common = {"calib_source": f"calibration {args.calib}", "keypoints_source": f"keypoints {src}",
               "min_views": args.min_views, "min_conf": args.min_conf, "reproj_threshold_px": args.threshold,
               "refine": not args.no_refine, "temporal_check": not args.no_temporal_check}
-    if mode == "multi":
+    if args.mode == "online":
+        if mode == "multi":
+            raise MocapError("--mode online takes single-person input (or people already associated: --people "
+                             "single); several people per camera need the offline association")
+        from mocap.reconstruct.online import triangulate_online
+
+        common.pop("temporal_check")
+        kp3d = triangulate_online(rig, kp2d, **common)
+    elif mode == "multi":
         kp3d = reconstruct_multiperson(rig, kp2d, max_people=args.max_people, fill_gaps_frames=args.fill_gaps,
                                        **common)
     else:
@@ -235,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         per_cam[name] = float(np.nanmean(view_err[c][m])) if m.any() else None
     kp3d.meta.update({"reproj_error_px_per_camera": per_cam, "calibration": str(args.calib),
                       "filter": args.filter, "cutoff_hz": args.cutoff if args.filter == "butterworth" else None,
-                      "people_mode": mode})
+                      "people_mode": mode, "mode": args.mode})
     if assoc is not None:
         kp3d.meta["association"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in assoc.items()}
     if kp3d.n_people == 0:

@@ -7,6 +7,7 @@ Arrays: ``xyz (T, P, J, 3)`` metres, ``conf (T, P, J)``; bones are ``(parent, ch
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -187,12 +188,10 @@ def constrain_bone_lengths(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence
     L = np.broadcast_to(np.asarray(lengths, dtype=float).reshape(-1, b.shape[0]), (P, b.shape[0]))
     w = np.ones((T, P, J)) if conf is None else np.nan_to_num(np.asarray(conf, float).reshape(T, P, J), nan=0.0)
     w = np.clip(w, 1e-3, None)
-    order = _tree_order([tuple(x) for x in b.tolist()])
-    index = {tuple(x): k for k, x in enumerate(b.tolist())}
+    groups = _bone_groups(tuple(tuple(x) for x in b.tolist()))
     for _ in range(iterations):
-        for p, c in order:
-            k = index[(p, c)]
-            d = X[:, :, c] - X[:, :, p]
+        for k, p, c in groups:
+            d = X[:, :, c] - X[:, :, p]  # (T, P, G, 3)
             cur = np.linalg.norm(d, axis=-1)
             ok = np.isfinite(cur) & (cur > 1e-9) & np.isfinite(L[None, :, k])
             if not ok.any():
@@ -204,6 +203,78 @@ def constrain_bone_lengths(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence
             X[:, :, c] -= np.where(ok[..., None], share_c * corr, 0.0)
             X[:, :, p] += np.where(ok[..., None], (1 - share_c) * corr, 0.0)
     return X[:, 0] if squeeze else X
+
+
+@functools.lru_cache(maxsize=64)
+def _bone_groups(bones: tuple[tuple[int, int], ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The bones in root-outwards order (:func:`_tree_order`), packed into groups of bones with no joint in common:
+    ``(bone indices, parents, children)`` per group. A bone goes one group after the last earlier bone it shares a
+    joint with, so every two bones that touch the same joint keep their order; bones with no joint in common move
+    disjoint joints, so processing a group at once gives exactly the sequential sweep."""
+    index = {b: k for k, b in enumerate(bones)}
+    level_of_joint: dict[int, int] = {}
+    groups: list[list[tuple[int, int, int]]] = []
+    for p, c in _tree_order(list(bones)):
+        g = max(level_of_joint.get(p, -1), level_of_joint.get(c, -1)) + 1
+        level_of_joint[p] = level_of_joint[c] = g
+        if g == len(groups):
+            groups.append([])
+        groups[g].append((index[(p, c)], p, c))
+    return [tuple(np.array(col, dtype=int) for col in zip(*grp)) for grp in groups]
+
+
+class RunningBoneLengths:
+    """A causal (online) estimate of one person's bone lengths: per bone, the median of its last ``window``
+    confident samples (both ends measured with confidence ``>= min_conf``). Future frames are never used.
+
+    Args:
+        bones: ``(parent, child)`` pairs (e.g. :func:`rigid_bones`).
+        window: samples kept per bone.
+        min_samples: a bone's length is NaN until it has this many samples.
+        min_conf: confidence a joint needs to contribute.
+    """
+
+    def __init__(self, bones: Sequence[tuple[int, int]], window: int = 300, min_samples: int = 10,
+                 min_conf: float = 0.5) -> None:
+        self.bones = np.asarray(bones, dtype=int).reshape(-1, 2)
+        self.window, self.min_samples, self.min_conf = int(window), int(min_samples), float(min_conf)
+        self.reset()
+
+    def reset(self) -> None:
+        B = len(self.bones)
+        self._buf = np.full((self.window, B), np.inf)  # inf = empty: sorts last
+        self._next = np.zeros(B, dtype=int)  # per bone: next slot of its ring
+        self._count = np.zeros(B, dtype=int)
+        self._lengths = np.full(B, np.nan)
+
+    def update(self, xyz: np.ndarray, conf: np.ndarray | None = None) -> np.ndarray:
+        """Add one frame ``xyz`` ``(J, 3)`` (metres, NaN = missing) with confidences ``(J,)``; returns the lengths
+        ``(B,)`` (NaN for bones with fewer than ``min_samples`` samples)."""
+        X = np.asarray(xyz, dtype=float)
+        a, c = self.bones[:, 0], self.bones[:, 1]
+        L = np.linalg.norm(X[c] - X[a], axis=-1)
+        ok = np.isfinite(L)
+        if conf is not None:
+            cf = np.asarray(conf, dtype=float)
+            ok &= (cf[a] >= self.min_conf) & (cf[c] >= self.min_conf)
+        k = np.flatnonzero(ok)
+        if k.size:
+            self._buf[self._next[k], k] = L[k]
+            self._next[k] = (self._next[k] + 1) % self.window
+            self._count[k] = np.minimum(self._count[k] + 1, self.window)
+            srt = np.sort(self._buf[:, k], axis=0)
+            n = self._count[k]
+            self._lengths[k] = 0.5 * (srt[(n - 1) // 2, np.arange(k.size)] + srt[n // 2, np.arange(k.size)])
+        out = self._lengths.copy()
+        out[self._count < self.min_samples] = np.nan
+        return out
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Current lengths ``(B,)`` metres (NaN: too few samples yet)."""
+        out = self._lengths.copy()
+        out[self._count < self.min_samples] = np.nan
+        return out
 
 
 def bone_tolerance(lengths: np.ndarray, rel_tol: float = 0.25, abs_tol_m: float = 0.05) -> np.ndarray:
@@ -271,5 +342,5 @@ def inconsistent_joints(xyz: np.ndarray, lengths: np.ndarray, bones: Sequence[tu
 
 
 __all__ = ["bones_of", "rigid_bones", "RIGID_SEGMENTS", "bone_lengths_per_frame", "estimate_bone_lengths",
-           "BoneStability", "bone_length_stability", "constrain_bone_lengths", "bone_tolerance", "bone_deviation",
-           "inconsistent_joints"]
+           "BoneStability", "bone_length_stability", "constrain_bone_lengths", "RunningBoneLengths", "bone_tolerance",
+           "bone_deviation", "inconsistent_joints"]

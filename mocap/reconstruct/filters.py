@@ -9,6 +9,7 @@ filter               batch                          online (``step(x (...), t) -
 Butterworth          :func:`butterworth_filter`     :class:`ButterworthStep` (= batch with ``zero_phase=False``)
 One-Euro             :func:`one_euro_filter`        :class:`OneEuroFilter`
 Kalman (const. vel.) :func:`kalman_filter`          :class:`KalmanFilter` (= batch with ``smooth=False``)
+gated 3D Kalman      :func:`gated_kalman_filter`    :class:`GatedKalmanFilter` (points ``(..., 3)``, innovation gate)
 ===================  =============================  ===================================================
 
 Units: positions in any unit (metres in mocap), times in seconds, frequencies in Hz.
@@ -17,9 +18,15 @@ Units: positions in any unit (metres in mocap), times in seconds, frequencies in
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from mocap.errors import MocapError
+
+
+def _signal():
+    """``scipy.signal``, imported on first use (about a second: the live path, which never needs it, stays fast)."""
+    from scipy import signal
+
+    return signal
 
 
 def _check_time_first(x: np.ndarray, name: str = "x") -> np.ndarray:
@@ -41,7 +48,7 @@ def _butter_sos(fps: float, cutoff_hz: float, order: int) -> np.ndarray:
     if not 0 < cutoff_hz < fps / 2:
         raise MocapError(f"Butterworth cutoff {cutoff_hz} Hz must be between 0 and half the frame rate ({fps / 2} Hz)",
                          hint="lower --cutoff or check the frame rate")
-    return signal.butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
+    return _signal().butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
 
 
 def butterworth_filter(x: np.ndarray, fps: float, cutoff_hz: float = 6.0, order: int = 4,
@@ -71,6 +78,7 @@ def butterworth_filter(x: np.ndarray, fps: float, cutoff_hz: float = 6.0, order:
     for j in range(flat.shape[1]):
         keys.setdefault(np.packbits(finite[:, j]).tobytes(), []).append(j)
     pad_default = 3 * (2 * len(sos) + 1)
+    signal = _signal()
     for cols in keys.values():
         for a, b in _runs(finite[:, cols[0]]):
             seg = flat[a:b, cols]
@@ -94,7 +102,7 @@ class ButterworthStep:
 
     def __init__(self, fps: float, cutoff_hz: float = 6.0, order: int = 4) -> None:
         self.sos = _butter_sos(fps, cutoff_hz, order)
-        self._zi0 = signal.sosfilt_zi(self.sos)  # (n_sections, 2)
+        self._zi0 = _signal().sosfilt_zi(self.sos)  # (n_sections, 2)
         self.state: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -112,7 +120,7 @@ class ButterworthStep:
             self.state[:, :, restart] = self._zi0[:, :, None] * flat[0, restart][None, None, :]
         out = np.full(flat.shape[1], np.nan)
         if fin.any():
-            y, zf = signal.sosfilt(self.sos, flat[:, fin], axis=0, zi=self.state[:, :, fin])
+            y, zf = _signal().sosfilt(self.sos, flat[:, fin], axis=0, zi=self.state[:, :, fin])
             out[fin] = y[0]
             self.state[:, :, fin] = zf
         self.state[:, :, ~fin] = np.nan
@@ -184,6 +192,14 @@ def one_euro_filter(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 2
 
 
 # --------------------------------------------------------------------------- Kalman
+def _cv_model(dt: float, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Transition ``F`` and process noise ``Q`` (2x2, state position/velocity) of the constant-velocity model over
+    ``dt`` seconds with white-acceleration spectral density ``q``."""
+    F = np.array([[1.0, dt], [0.0, 1.0]])
+    Q = q * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])
+    return F, Q
+
+
 class KalmanFilter:
     """Constant-velocity Kalman filter per coordinate (state: position, velocity), vectorised over the sample shape.
 
@@ -226,8 +242,7 @@ class KalmanFilter:
             self.t_seen = np.full(z.shape, -np.inf)
             self.t = t
         dt = float(t - self.t) if self.t is not None else 0.0
-        F = np.array([[1.0, dt], [0.0, 1.0]])
-        Q = self.q * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])
+        F, Q = _cv_model(dt, self.q)
         xp = self.x @ F.T
         Pp = F @ self.P @ F.T + Q
         fin = np.isfinite(z)
@@ -300,6 +315,119 @@ def kalman_filter(x: np.ndarray, timestamps: np.ndarray, process_noise: float = 
     return np.where(np.isfinite(x), out, np.nan)
 
 
+# --------------------------------------------------------------------------- gated 3D Kalman
+class GatedKalmanFilter:
+    """Constant-velocity Kalman filter for 3D points ``(..., 3)`` with an innovation gate (causal, one step at a time).
+
+    The motion model of :class:`KalmanFilter`, with one position/velocity covariance per point shared by its three
+    axes (isotropic measurement noise), so that a measurement can be tested as a whole: its squared Mahalanobis
+    distance to the prediction, ``|z - x_pred|^2 / (P_pred + r^2)``, follows a chi-square law with 3 degrees of
+    freedom for a genuine measurement. A measurement beyond ``gate_chi2`` is not used (the point coasts on its
+    prediction); the test widens with the point's own motion, since the predicted covariance grows with the
+    process noise and the time since the last accepted measurement. After ``max_gated`` consecutive gated
+    measurements the filter re-initialises at the measurement (the motion really changed). A point without an
+    accepted measurement for longer than ``reset_after_s`` becomes NaN.
+
+    Args:
+        process_noise: white-acceleration spectral density ``q`` (m^2 / s^3).
+        measurement_noise: measurement standard deviation per axis (metres).
+        gate_chi2: gate on the squared Mahalanobis distance (3 degrees of freedom; 21.1 = p 1e-4); None = no gate.
+        max_gated: consecutive gated measurements after which the point restarts at the measurement.
+        reset_after_s: a point without an accepted measurement for longer than this is dropped (NaN).
+
+    After each :meth:`step`: ``measured`` ``(...)`` (the measurement was used), ``gated`` ``(...)`` (it was
+    rejected by the gate) and ``age_s`` ``(...)`` (time since the last used measurement; inf if none).
+    """
+
+    def __init__(self, process_noise: float = 10.0, measurement_noise: float = 0.01, gate_chi2: float | None = 21.1,
+                 max_gated: int = 1, reset_after_s: float = 0.5) -> None:
+        self.q, self.r2 = float(process_noise), float(measurement_noise) ** 2
+        self.gate_chi2, self.max_gated, self.reset_after_s = gate_chi2, int(max_gated), float(reset_after_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self.x: np.ndarray | None = None  # (..., 3, 2): position, velocity per axis
+        self.P: np.ndarray | None = None  # (..., 2, 2)
+        self.t: float | None = None
+        self.t_seen: np.ndarray | None = None
+        self.n_gated: np.ndarray | None = None
+        self.measured = self.gated = self.age_s = None
+
+    def predict(self, t: float) -> np.ndarray | None:
+        """Predicted positions ``(..., 3)`` at time ``t`` (NaN for points without a state); None before any step."""
+        if self.x is None or self.t is None:
+            return None
+        return self.x[..., 0] + self.x[..., 1] * (t - self.t)
+
+    def step(self, z: np.ndarray, t: float) -> np.ndarray:
+        """Predict to time ``t`` (seconds) and update with the measured points ``z`` ``(..., 3)`` (NaN = none).
+
+        Returns the filtered positions ``(..., 3)``: updated where a measurement was used, the prediction where
+        the point coasts, NaN where it has no state.
+        """
+        z = np.asarray(z, dtype=float)
+        if z.shape[-1:] != (3,):
+            raise MocapError(f"GatedKalmanFilter: points have shape {z.shape}; expected (..., 3)")
+        shape = z.shape[:-1]
+        if self.x is None or self.x.shape[:-2] != shape:
+            self.x = np.full(shape + (3, 2), np.nan)
+            self.P = np.full(shape + (2, 2), np.nan)
+            self.t_seen = np.full(shape, -np.inf)
+            self.n_gated = np.zeros(shape, dtype=int)
+            self.t = t
+        F, Q = _cv_model(float(t - self.t), self.q)
+        xp = self.x @ F.T
+        Pp = F @ self.P @ F.T + Q
+        fin = np.isfinite(z).all(-1)
+        stale = (t - self.t_seen) > self.reset_after_s
+        fresh = fin & (~np.isfinite(xp[..., 0, 0]) | stale)
+        S = Pp[..., 0, 0] + self.r2
+        innov = z - xp[..., 0]
+        upd = fin & ~fresh
+        gated = np.zeros(shape, dtype=bool)
+        if self.gate_chi2 is not None:
+            with np.errstate(invalid="ignore"):
+                gated = upd & ~((innov * innov).sum(-1) <= self.gate_chi2 * S)
+            self.n_gated = np.where(gated, self.n_gated + 1, 0)
+            restart = gated & (self.n_gated > self.max_gated)
+            fresh |= restart
+            gated &= ~restart
+            upd &= ~gated
+        K = Pp[..., :, 0] / S[..., None]  # (..., 2)
+        xn = np.where(upd[..., None, None], xp + K[..., None, :] * innov[..., None], xp)
+        Pn = np.where(upd[..., None, None], Pp - K[..., :, None] * Pp[..., None, 0, :], Pp)
+        if fresh.any():
+            xn[fresh] = np.stack([z[fresh], np.zeros(z[fresh].shape)], -1)
+            Pn[fresh] = np.array([[self.r2, 0.0], [0.0, 1e2]])
+            self.n_gated[fresh] = 0
+        used = upd | fresh
+        self.t_seen = np.where(used, t, self.t_seen)
+        gone = (t - self.t_seen) > self.reset_after_s
+        xn[gone] = np.nan
+        Pn[gone] = np.nan
+        self.x, self.P, self.t = xn, Pn, t
+        self.measured, self.gated, self.age_s = used, gated, t - self.t_seen
+        return xn[..., 0].copy()
+
+
+def gated_kalman_filter(x: np.ndarray, timestamps: np.ndarray, **opts) -> np.ndarray:
+    """Batch :class:`GatedKalmanFilter` (causal) over points ``x`` ``(T, ..., 3)`` at ``timestamps`` ``(T,)`` s;
+    ``opts`` are the class's arguments. Equals stepping the class frame by frame."""
+    x = _check_time_first(x)
+    ts = np.asarray(timestamps, dtype=float).ravel()
+    if ts.shape != (x.shape[0],):
+        raise MocapError(f"{x.shape[0]} samples but {ts.size} timestamps")
+    f = GatedKalmanFilter(**opts)
+    return np.stack([f.step(x[i], ts[i]) for i in range(x.shape[0])]) if x.shape[0] else x.copy()
+
+
+def coasting_confidence(last_conf: np.ndarray, age_s: np.ndarray, horizon_s: float) -> np.ndarray:
+    """Confidence of a predicted (not measured) point: the last measured confidence, falling linearly to 0 when the
+    point has gone unmeasured for ``horizon_s`` seconds (the filter drops it then). Shapes broadcast."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(last_conf, float) * np.clip(1.0 - np.asarray(age_s, float) / horizon_s, 0.0, 1.0)
+
+
 # --------------------------------------------------------------------------- gap filling
 def fill_gaps(x: np.ndarray, max_gap: int = 10, method: str = "linear", timestamps: np.ndarray | None = None,
               context: int = 6) -> np.ndarray:
@@ -350,4 +478,4 @@ def fill_gaps(x: np.ndarray, max_gap: int = 10, method: str = "linear", timestam
 
 
 __all__ = ["butterworth_filter", "ButterworthStep", "OneEuroFilter", "one_euro_filter", "KalmanFilter",
-           "kalman_filter", "fill_gaps"]
+           "kalman_filter", "GatedKalmanFilter", "gated_kalman_filter", "coasting_confidence", "fill_gaps"]

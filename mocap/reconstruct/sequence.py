@@ -49,43 +49,88 @@ def running_median(X: np.ndarray, half_window: int) -> np.ndarray:
         return np.nanmedian(win, axis=-1)[:T]
 
 
+def _neighbours(finite: np.ndarray, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For ``finite`` ``(T, N)``: per frame the index of the nearest finite frame before it and the one before that
+    (after it, with ``reverse``); -1 where none."""
+    T = finite.shape[0]
+    idx = np.where(finite, np.arange(T)[:, None], -1)
+    if reverse:
+        idx = np.where(finite, (T - 1 - np.arange(T))[:, None], -1)[::-1]
+    run = np.maximum.accumulate(idx, axis=0)
+    p1 = np.full(idx.shape, -1)
+    p1[1:] = run[:-1]
+    cols = np.arange(idx.shape[1])[None]
+    p2 = np.where(p1 >= 0, p1[np.maximum(p1, 0), cols], -1)
+    if reverse:  # back to forward frame indices
+        p1, p2 = p1[::-1], p2[::-1]
+        p1 = np.where(p1 >= 0, T - 1 - p1, -1)
+        p2 = np.where(p2 >= 0, T - 1 - p2, -1)
+    return p1, p2
+
+
+def temporal_outliers(X: np.ndarray, fps: float, tolerance_m: float = 0.15, motion_factor: float = 1.0,
+                      max_gap_s: float = 0.1) -> np.ndarray:
+    """Isolated jumps along axis 0 of ``X`` ``(T, ..., 3)`` (metres): points that neither side of the trajectory
+    predicts.
+
+    From each side, the two nearest finite frames (within ``max_gap_s``) extrapolate the point at constant
+    velocity (one frame: constant position). A side disagrees when the point is farther from its prediction than
+    ``tolerance_m + motion_factor * s``, where ``s`` is the distance the joint itself travelled on that side over
+    as many frames as the extrapolation spans: a fast joint gets a proportionally wider test, since its velocity
+    can change more from one frame to the next. A point is an outlier only when BOTH sides exist and disagree:
+    a genuine change of motion (a jump starting, or the first frame of a clip) agrees with one side, a wrong
+    point (a spike that comes back) with neither.
+
+    Returns:
+        ``(T, ...)`` bool.
+    """
+    X = np.asarray(X, dtype=float)
+    T = X.shape[0]
+    flat = X.reshape(T, -1, 3)
+    fin = _finite(flat)
+    gap = max(2, int(round(max_gap_s * fps)))
+    t = np.arange(T)[:, None]
+    cols = np.arange(flat.shape[1])[None]
+    disagree = []
+    for reverse in (False, True):
+        n1, n2 = _neighbours(fin, reverse)
+        has1 = (n1 >= 0) & (np.abs(t - n1) <= gap)
+        has2 = has1 & (n2 >= 0) & (np.abs(t - n2) <= gap)
+        X1 = flat[np.maximum(n1, 0), cols]
+        X2 = flat[np.maximum(n2, 0), cols]
+        span = np.where(has2, (t - n1) / np.where(has2, n1 - n2, 1), 0.0)[..., None]
+        step = np.where(has2[..., None], X1 - X2, 0.0)
+        pred = X1 + step * span
+        travelled = np.linalg.norm(step * np.abs(span), axis=-1)
+        d = np.linalg.norm(flat - pred, axis=-1)
+        disagree.append(has1 & fin & (d > tolerance_m + motion_factor * travelled))
+    return (disagree[0] & disagree[1]).reshape(X.shape[:-1])
+
+
 def _temporal_recheck(rig, uv: np.ndarray, conf: np.ndarray, res: TriangulationResult, fps: float,
                       opts: dict, outlier_m: float | None = None) -> TriangulationResult:
-    """Second pass for points far from the running median of their time neighbours (axis 1 of ``uv``); points
-    still farther than ``outlier_m`` from it afterwards are dropped (:data:`REASON_TEMPORAL`)."""
+    """Second pass for points far from the running median of their time neighbours (axis 1 of ``uv``); points that
+    are afterwards :func:`temporal_outliers` (tolerance ``outlier_m``) are dropped (:data:`REASON_TEMPORAL`)."""
     radius = float(opts.get("prior_radius_m", 0.15))
     half = max(2, int(round(0.05 * fps)))
     ref = running_median(res.X, half)
     d = np.linalg.norm(res.X - ref, axis=-1)
     redo = _finite(ref) & ~(d <= radius)
-    if not redo.any():
-        return res
-    idx = np.nonzero(redo)
-    o = {k: v for k, v in opts.items() if k != "prior"}
-    o["prior_radius_m"] = radius
-    sub = triangulate(rig, uv[(slice(None),) + idx], None if conf is None else conf[(slice(None),) + idx],
-                      prior=ref[idx], **o)
-    # keep the new result only where it is closer to the reference (or the old one was dropped)
-    d_new = np.linalg.norm(sub.X - ref[idx], axis=-1)
-    better = np.isfinite(d_new) & ~(d_new >= d[idx])
-    sel = tuple(i[better] for i in idx)
-    res.X[sel] = sub.X[better]
-    res.reproj_error_px[sel] = sub.reproj_error_px[better]
-    res.n_views[sel] = sub.n_views[better]
-    res.reason[sel] = sub.reason[better]
-    res.confidence[sel] = sub.confidence[better]
-    res.used[(slice(None),) + sel] = sub.used[:, better]
-    res.view_error_px[(slice(None),) + sel] = sub.view_error_px[:, better]
-    res.meta["temporal_rechecked"] = int(better.sum())
+    res.meta["temporal_rechecked"] = 0
+    if redo.any():
+        idx = np.nonzero(redo)
+        o = {k: v for k, v in opts.items() if k != "prior"}
+        o["prior_radius_m"] = radius
+        sub = triangulate(rig, uv[(slice(None),) + idx], None if conf is None else conf[(slice(None),) + idx],
+                          prior=ref[idx], **o)
+        # keep the new result only where it is closer to the reference (or the old one was dropped)
+        d_new = np.linalg.norm(sub.X - ref[idx], axis=-1)
+        better = np.isfinite(d_new) & ~(d_new >= d[idx])
+        _assign(res, idx, sub, better)
+        res.meta["temporal_rechecked"] = int(better.sum())
     if outlier_m is not None and outlier_m > 0:
-        d2 = np.linalg.norm(res.X - ref, axis=-1)
-        out = np.isfinite(d2) & (d2 > outlier_m)
-        res.X[out] = np.nan
-        res.reason[out] = REASON_TEMPORAL
-        res.n_views[out] = 0
-        res.reproj_error_px[out] = np.nan
-        res.confidence[out] = np.nan
-        res.used[:, out] = False
+        out = temporal_outliers(res.X, fps, tolerance_m=outlier_m)
+        _drop(res, np.nonzero(out), REASON_TEMPORAL)
         res.meta["temporal_outliers"] = int(out.sum())
     return res
 
@@ -259,8 +304,40 @@ def _bone_recheck(rig, uv: np.ndarray, conf: np.ndarray, res: TriangulationResul
 
 
 # --------------------------------------------------------------------------- containers
+def match_cameras(rig, kp2d, calib_source: str = "the calibration", keypoints_source: str = "the keypoints",
+                  stacklevel: int = 2):
+    """The cameras of ``rig`` in the order of ``kp2d.camera_names`` (matched by name; by order, with a warning,
+    when no name matches but the counts agree).
+
+    Raises:
+        KeypointsError: fewer than 2 cameras, or cameras that are not in the calibration.
+    """
+    import warnings
+
+    from mocap.errors import MocapWarning
+
+    names = list(kp2d.camera_names)
+    if kp2d.n_cameras < 2:
+        raise KeypointsError(
+            f"{keypoints_source} has {kp2d.n_cameras} camera ({', '.join(names)}); triangulation needs at least 2",
+            hint="pass the 2D keypoints of two or more calibrated cameras")
+    missing = [n for n in names if n not in rig.names]
+    if not missing:
+        return rig.subset(names)
+    if len(missing) == len(names) and len(names) == len(rig):
+        warnings.warn(
+            f"camera names of {keypoints_source} ({', '.join(names)}) do not match {calib_source} "
+            f"({', '.join(rig.names)}); matching them by order", MocapWarning, stacklevel=stacklevel + 1)
+        return rig
+    raise KeypointsError(
+        f"{keypoints_source} has {len(names)} cameras ({', '.join(names)}) but {calib_source} has {len(rig)} "
+        f"({', '.join(rig.names)}); cameras {missing} are not in the calibration",
+        hint="rename the keypoint folders/cameras to the calibration's camera names, or pass the calibration "
+             "of the same rig")
+
+
 def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", keypoints_source: str = "the keypoints",
-                          temporal_check: bool = True, temporal_outlier_m: float | None = 0.3,
+                          temporal_check: bool = True, temporal_outlier_m: float | None = 0.15,
                           bone_check: bool = True, bone_tolerance: float = 0.25, bone_tolerance_m: float = 0.05,
                           **opts) -> Keypoints3D:
     """Triangulate :class:`~mocap.keypoints.Keypoints2D` (people already associated across cameras).
@@ -275,9 +352,11 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
         temporal_check: re-triangulate points that jump away from the running median of their neighbours
             (+-0.05 s), preferring view subsets that agree with it (see ``prior`` in :func:`triangulate`). This
             resolves single-frame ambiguities such as two cameras confusing the same wrong joint.
-        temporal_outlier_m: with ``temporal_check``, drop points that remain farther than this (metres) from
-            that running median (reason :data:`REASON_TEMPORAL`): typically a joint seen by two cameras, one of
-            them wrong, which no single frame can detect. ``None`` keeps them.
+        temporal_outlier_m: with ``temporal_check``, drop isolated jumps (reason :data:`REASON_TEMPORAL`):
+            points that neither the preceding nor the following frames predict within this tolerance (metres)
+            plus the distance the joint itself moves (:func:`temporal_outliers`): typically a joint seen by two
+            cameras, one of them wrong, which no single frame can detect. Genuine fast motion agrees with at least
+            one side and is kept. ``None`` keeps them all.
         bone_check: after those passes, estimate each person's rigid bone lengths (upper arm, forearm, thigh,
             shank, face and foot links: :func:`~mocap.reconstruct.bones.rigid_bones`; median over confident
             frames) and re-check joints that most of their bones disagree with (deviation above
@@ -300,30 +379,9 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
     Raises:
         KeypointsError: fewer than 2 cameras, or cameras that do not match the calibration.
     """
-    import warnings
-
-    from mocap.errors import MocapWarning
     from mocap.keypoints import Keypoints3D
 
-    names = list(kp2d.camera_names)
-    if kp2d.n_cameras < 2:
-        raise KeypointsError(
-            f"{keypoints_source} has {kp2d.n_cameras} camera ({', '.join(names)}); triangulation needs at least 2",
-            hint="pass the 2D keypoints of two or more calibrated cameras")
-    missing = [n for n in names if n not in rig.names]
-    if not missing:
-        sub = rig.subset(names)
-    elif len(missing) == len(names) and len(names) == len(rig):
-        warnings.warn(
-            f"camera names of {keypoints_source} ({', '.join(names)}) do not match {calib_source} "
-            f"({', '.join(rig.names)}); matching them by order", MocapWarning, stacklevel=2)
-        sub = rig
-    else:
-        raise KeypointsError(
-            f"{keypoints_source} has {len(names)} cameras ({', '.join(names)}) but {calib_source} has {len(rig)} "
-            f"({', '.join(rig.names)}); cameras {missing} are not in the calibration",
-            hint="rename the keypoint folders/cameras to the calibration's camera names, or pass the calibration "
-                 "of the same rig")
+    sub = match_cameras(rig, kp2d, calib_source, keypoints_source, stacklevel=3)
     data = kp2d.data
     uv = np.moveaxis(data[..., :2], 1, 0)  # (C, T, P, J, 2)
     cf = np.moveaxis(data[..., 2], 1, 0)
@@ -346,4 +404,4 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
                        meta=meta)
 
 
-__all__ = ["triangulate_keypoints", "running_median"]
+__all__ = ["triangulate_keypoints", "match_cameras", "running_median", "temporal_outliers"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mocap.reconstruct.bones import (
+    RunningBoneLengths,
     bone_length_stability,
     bones_of,
     constrain_bone_lengths,
@@ -100,3 +102,27 @@ def test_bone_deviation_and_inconsistent_joints(rng):
     small[4, 0, 3] += 0.07 * (X[4, 0, 3] - X[4, 0, 2]) / 0.25
     f2 = inconsistent_joints(small[:, 0], lengths, bones)  # (T, J, 3) layout
     assert f2.shape == (30, 4) and not f2[3].any() and f2[4, 3]
+
+
+def test_running_bone_lengths_is_a_causal_windowed_median(rng):
+    X, lengths = _chain_motion(rng, T=80)
+    X = X[:, 0] + rng.normal(0, 0.01, (80, 4, 3))
+    conf = np.full((80, 4), 0.9)
+    conf[::7, 2] = 0.2  # joint 2 unsure every 7th frame: its two bones skip those frames
+    bones = [(0, 1), (1, 2), (2, 3)]
+    rb = RunningBoneLengths(bones, window=30, min_samples=5)
+    per_frame = np.linalg.norm(X[:, [1, 2, 3]] - X[:, [0, 1, 2]], axis=-1)  # (T, 3)
+    for t in range(80):
+        out = rb.update(X[t], conf[t])
+        for k, (a, c) in enumerate(bones):
+            ok = (conf[: t + 1, a] >= 0.5) & (conf[: t + 1, c] >= 0.5)
+            seen = per_frame[: t + 1, k][ok][-30:]  # only the past, the last `window` confident samples
+            if seen.size < 5:
+                assert np.isnan(out[k])
+            else:
+                assert out[k] == pytest.approx(np.median(seen), abs=1e-12)
+    np.testing.assert_allclose(rb.lengths, lengths, atol=0.01)
+    rb.update(np.full((4, 3), np.nan))  # missing joints change nothing
+    np.testing.assert_array_equal(rb.lengths, out)
+    rb.reset()
+    assert np.isnan(rb.lengths).all()

@@ -211,15 +211,20 @@ def test_render_capsule_depth_sphere():
 
 
 def test_rgbd_improves_on_mono_and_occluded_two_camera_case(shared_data):
-    """Synthetic case (a): CMU walk, one RGB-D camera + one RGB camera that cannot see the left arm."""
+    """Synthetic case (a): CMU walk, one RGB-D camera + one RGB camera that loses the left arm for the middle half of
+    the clip. Every assertion is about a measured outcome (none holds by construction of the scene)."""
     from benchmarks.bench_fusion import depth_case
 
-    m = depth_case(shared_data, n_frames=10)
-    assert m["mono_rgb_completeness"] == 0.0  # one RGB view gives no 3D
+    m = depth_case(shared_data, n_frames=12)
     assert m["rgbd_only_completeness"] > 0.95
     assert m["rgbd_only_median_m"] < 0.06
     assert m["rgbd_only_left_arm_mpjpe_m"] < m["rgbd_only_no_offset_left_arm_mpjpe_m"] - 0.01  # offset helps
-    assert m["tri2_left_arm_completeness"] == 0.0
+    # two views triangulate the left arm exactly where both see it (nothing dropped, nothing invented)...
+    assert m["tri2_left_arm_completeness"] == pytest.approx(1.0 - m["left_arm_hidden_fraction"])
+    assert m["tri2_left_arm_seen_mpjpe_m"] < 0.03
+    # ...fusion fills the rest from depth and stays accurate, and does not spoil what triangulation had
     assert m["fused_completeness"] == 1.0
-    assert m["fused_left_arm_mpjpe_m"] < 0.04
-    assert m["fused_visible_mpjpe_m"] < 1.02 * m["tri2_visible_mpjpe_m"]
+    assert m["fused_left_arm_hidden_from_depth"] == 1.0
+    assert m["fused_left_arm_hidden_mpjpe_m"] < 0.04
+    assert m["fused_left_arm_seen_mpjpe_m"] < 1.1 * m["tri2_left_arm_seen_mpjpe_m"]
+    assert m["fused_visible_common_mpjpe_m"] < 1.02 * m["tri2_visible_mpjpe_m"]  # on the points both have

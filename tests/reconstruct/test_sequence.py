@@ -103,6 +103,56 @@ def test_temporal_outlier_is_dropped_with_reason(rng):
     assert np.isfinite(k3.xyz[:, 0, :2]).all() and np.isfinite(k3.xyz[8, 0, 2]).all()
 
 
+def test_fast_motion_is_not_a_temporal_outlier(rng):
+    """A joint moving at 10 m/s (0.33 m per frame at 30 Hz) and a first frame that jumps 0.6 m (a clip starting
+    mid-motion), every view right: nothing is dropped. A fixed 0.3 m from the running median dropped both ends."""
+    from mocap.reconstruct.triangulation import REASON_TEMPORAL
+
+    rig = make_ring_rig(4, dist=DIST)
+    T = 10
+    X = _points(rng, 3)[None].repeat(T, 0) * 0.5
+    X[:, 0, 0] += np.linspace(-1.5, 1.5, T)  # 0.33 m per frame
+    X[0, 1] += [0.0, 0.6, 0.0]
+    kp = _kp2d(rig, X)
+    k3 = triangulate_keypoints(rig, kp, bone_check=False)  # random points: "nose-eye" is no rigid bone here
+    assert not (k3.quality["reason"] == REASON_TEMPORAL).any()
+    assert np.abs(k3.xyz[:, 0] - X).max() < 1e-6
+
+
+def test_temporal_outliers_needs_both_sides_to_disagree():
+    from mocap.reconstruct.sequence import temporal_outliers
+
+    t = np.arange(12) / 30.0
+    x = np.zeros((12, 3, 3))
+    x[:, :, 0] = 2.0 * t[:, None]  # 2 m/s
+    x[5, 0, 2] += 0.3  # spike: neither side predicts it
+    x[6:, 1, 2] += 0.3  # a step: the right side predicts it
+    x[0, 2, 2] += 0.5  # first frame: only one side
+    out = temporal_outliers(x, 30.0)
+    assert out.shape == (12, 3)
+    assert out[5, 0] and out.sum() == 1
+    # the tolerance widens with the joint's own motion: the same 0.3 m spike on a 10 m/s joint is kept
+    y = np.zeros((12, 1, 3))
+    y[:, 0, 0] = 10.0 * t
+    y[5, 0, 2] += 0.3
+    assert not temporal_outliers(y, 30.0).any()
+    assert temporal_outliers(y, 30.0, motion_factor=0.0)[5, 0]
+
+
+@pytest.mark.slow
+def test_cmu_jump_first_frame_is_kept(shared_data):
+    """CMU 01_01 starts mid-motion: frame 0's elbows and wrists are 0.3-0.65 m from frames 1-2. With 8 cameras
+    they triangulate within millimetres and must not be dropped as temporal outliers."""
+    from mocap.synthetic import make_capture
+
+    rig, kp, gt = make_capture(shared_data / "bvh" / "01_01.bvh", 8, frame_step=4, max_frames=30, seed=0)
+    k3 = triangulate_keypoints(rig, kp)
+    arms = [7, 8, 9, 10]
+    assert np.linalg.norm(gt[1, 0, arms] - gt[0, 0, arms], axis=-1).max() > 0.3  # the motion is that fast
+    e = np.linalg.norm(k3.xyz[0, 0, arms] - gt[0, 0, arms], axis=-1)
+    assert np.isfinite(e).all() and e.max() < 0.02
+
+
 @pytest.mark.slow
 def test_synthetic_cmu_capture_accuracy(shared_data):
     from mocap.synthetic import make_capture
