@@ -49,8 +49,9 @@ class PipelineResult:
     extras: dict = field(default_factory=dict)
 
 
-def _match_rig(rig: CameraRig, names: Sequence[str], calib: Path) -> CameraRig:
-    """Cameras of ``rig`` in the order of ``names``; matched by name, else by order when counts agree."""
+def match_rig(rig: CameraRig, names: Sequence[str], calib: str | Path) -> CameraRig:
+    """Cameras of ``rig`` in the order of ``names``; matched by name, else by order (renamed to ``names``, with a
+    warning) when the counts agree."""
     if all(n in rig.names for n in names):
         return rig.subset(list(names))
     if len(rig) == len(names):
@@ -59,8 +60,10 @@ def _match_rig(rig: CameraRig, names: Sequence[str], calib: Path) -> CameraRig:
         for c, n in zip(cams, names):
             c.name = n
         return CameraRig(cams, rig.meta)
+    missing = [n for n in names if n not in rig.names]
     raise MocapError(
-        f"{calib}: the calibration has cameras {rig.names} but the keypoints/videos are {list(names)}",
+        f"cameras {missing} of the keypoints/videos ({list(names)}) are not in the calibration {calib} "
+        f"({rig.names})",
         hint="name the video files (or keypoint folders) after the calibration's cameras, or pass the calibration "
              "of this rig",
     )
@@ -157,7 +160,7 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     if kp2d.n_cameras < 2:
         raise MocapError(f"the 2D keypoints hold {kp2d.n_cameras} camera ({', '.join(kp2d.camera_names)}); "
                          "triangulation needs at least 2 calibrated cameras")
-    rig = _match_rig(rig_all, kp2d.camera_names, Path(calib))
+    rig = match_rig(rig_all, kp2d.camera_names, calib)
 
     if sync == "auto":
         from mocap.sources.offset import describe_sync, synchronise
