@@ -76,7 +76,7 @@ def _suffix(kp3d: Keypoints3D, p: int) -> str:
 
 def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str | Path, *,
                  keypoints: str | Path | Sequence[str | Path] | None = None, joint_set: str | None = "auto",
-                 fps: float | None = None, backend: str = "mediapipe", workers: int | None = None,
+                 fps: float | None = None, backend: str | None = None, workers: int | None = None,
                  max_frames: int | None = None, cutoff_hz: float | None = 6.0, sync: str = "auto",
                  people: str = "auto", max_people: int | None = None, report: bool = True, overlay_every: int = 0,
                  fit_model: str | None = None, export_formats: Sequence[str] = ()) -> PipelineResult:
@@ -93,7 +93,8 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
             calibration (or the videos, for overlays).
         joint_set: joint set of OpenPose JSON ``keypoints`` (``"auto"``: from the data).
         fps: frame rate of OpenPose JSON ``keypoints`` (default: the first video's, else 30).
-        backend: 2D detector backend (see :func:`mocap.keypoints2d.make_detector`).
+        backend: 2D detector backend (see :func:`mocap.keypoints2d.make_detector`; default: the default of
+            :func:`mocap.keypoints2d.detect_videos`).
         workers: detection processes (default: one per two CPU cores).
         max_frames: only the first frames (for quick looks).
         cutoff_hz: zero-phase Butterworth cut-off for the 3D trajectories (None: no filter).
@@ -153,8 +154,9 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
     else:
         from mocap.keypoints2d import detect_videos
 
-        kp2d, _ = detect_videos(videos, out / "2d", backend=backend, workers=workers, max_frames=max_frames,
-                                overlay_every=overlay_every)
+        kw = {} if backend is None else {"backend": backend}
+        kp2d, _ = detect_videos(videos, out / "2d", workers=workers, max_frames=max_frames,
+                                overlay_every=overlay_every, **kw)
         timings["detect"] = time.perf_counter() - t0
     outputs["keypoints2d"] = out / "2d" / "keypoints2d.npz"
     if kp2d.n_cameras < 2:
@@ -182,6 +184,7 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         extras["association"] = assoc
         kp3d.meta["association"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in assoc.items()}
     kp3d.meta.pop("empty_frames", None)
+    kp3d = _drop_empty_people(kp3d, extras)
     raw = kp3d
     if cutoff_hz and kp3d.n_people:
         from mocap.reconstruct import butterworth_filter
@@ -262,6 +265,21 @@ def _triangulate_stage(rig: CameraRig, kp2d: Keypoints2D, people: str, max_peopl
     return triangulate_keypoints(rig, kp2d, calib_source=calib, keypoints_source=source), mode
 
 
+def _drop_empty_people(kp3d: Keypoints3D, extras: dict) -> Keypoints3D:
+    """Leave out person slots without a single 3D point (e.g. the one slot of single-person input in which nobody
+    was seen), with their columns of ``extras["used"]`` / ``extras["view_error_px"]``."""
+    keep = np.isfinite(kp3d.xyz[..., 0]).any(axis=(0, 2))
+    if keep.all():
+        return kp3d
+    for k in ("used", "view_error_px"):
+        if extras.get(k) is not None:
+            extras[k] = extras[k][:, :, keep]
+    quality = {k: (v[:, keep] if isinstance(v, np.ndarray) and v.ndim >= 2 and v.shape[1] == keep.size else v)
+               for k, v in kp3d.quality.items()}
+    return Keypoints3D(kp3d.data[:, keep], kp3d.joint_set, kp3d.timestamps, kp3d.fps, kp3d.person_ids[keep],
+                       quality, kp3d.meta)
+
+
 def _nobody_reasons(result: PipelineResult) -> list[str]:
     """Why nobody was reconstructed, per camera (for the log and the CLI)."""
     from mocap.viz.report import camera_notes
@@ -322,7 +340,11 @@ def _export_stage(result: PipelineResult, out: Path, formats: Sequence[str]) -> 
         for fmt in formats:
             use_anim = anim is not None and fmt not in ("trc", "c3d")
             name = f"{motion.model}{sfx}" if use_anim else f"keypoints{sfx}"
-            result.outputs[f"export_{fmt}{sfx}"] = export_motion(
-                anim if use_anim else kp3d, out / "export" / f"{name}.{fmt}", fmt=fmt,
-                body_model=body if use_anim else None, person=None if use_anim else pid)
+            try:
+                result.outputs[f"export_{fmt}{sfx}"] = export_motion(
+                    anim if use_anim else kp3d, out / "export" / f"{name}.{fmt}", fmt=fmt,
+                    body_model=body if use_anim else None, person=None if use_anim else pid)
+            except KeypointsError as e:  # too little of this person for a rig: the others are still written
+                result.extras.setdefault("export_errors", {})[f"{fmt}{sfx}"] = str(e)
+                log.warning("person %d: no %s export (%s)", pid, fmt, e)
     result.timings["export"] = time.perf_counter() - t0

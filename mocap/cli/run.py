@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                    help="frame rate of OpenPose JSON --keypoints (default: the videos', else 30)")
     p.add_argument("--calib", type=Path, required=True, help="calibration file (any supported format)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--backend", default="mediapipe", help="2D detector backend (default mediapipe)")
+    p.add_argument("--backend", default=None,
+                   help="2D detector backend (default: mocap detect's default detector)")
     p.add_argument("--workers", type=int, default=None, help="detection processes (default: one per 2 cores)")
     p.add_argument("--frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--sync", choices=("auto", "none"), default="auto",

@@ -339,8 +339,8 @@ def _reprojection_curve(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, ok: np
     return _curve(errors, lags, min_points)
 
 
-def _matched_curve(pair_errors, T: int, lags: np.ndarray, min_points: int, seen_factor: float = 2.0
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _matched_curve(pair_errors, T: int, lags: np.ndarray, min_points: int, seen_factor: float = 2.0,
+                   pick_people: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Cost curve from matched people: ``pair_errors(lag)`` gives ``(n, K, Q, J)`` errors (pixels) between ``K``
     reference people (3D people of the other cameras, or the reference camera's 2D people) and the shifted camera's
     ``Q`` 2D people over reference frames ``_shift_pairs(T, lag)[0]``.
@@ -348,7 +348,8 @@ def _matched_curve(pair_errors, T: int, lags: np.ndarray, min_points: int, seen_
     Per frame, each reference person is paired with the 2D person of smallest median error. Pairs that do not fit at
     ANY lag (their best median is above ``seen_factor`` times the median of all pairs' best) are left out: a person
     this camera does not see, or a bystander only one side has. The cost of a lag is the median of the kept pairs'
-    joint errors.
+    joint errors. With ``pick_people`` (the reference people are stable tracks), only the people whose own cost
+    curve has a minimum at least half as sharp (:func:`cost_confidence`) as the sharpest person's are pooled.
     """
     L = len(lags)
 
@@ -375,10 +376,25 @@ def _matched_curve(pair_errors, T: int, lags: np.ndarray, min_points: int, seen_
     if best is None or not np.isfinite(best).any():
         return cost, count
     keep = best <= seen_factor * float(np.median(best[np.isfinite(best)]))  # (T, K)
-    for i, lag in enumerate(lags):
+    per_lag = []
+    for lag in lags:
         a, e = matched(int(lag))
-        v = e[keep[a]].ravel()
-        v = v[np.isfinite(v)]
+        per_lag.append(np.where(keep[a][..., None], e, np.nan))  # (n, K, J)
+    K = keep.shape[1]
+    if pick_people and K > 1:
+        # each reference person's own curve: a person who hardly moves (or is badly seen) has a flat curve that
+        # would only dilute the others', so only people whose minimum is at least half as sharp as the sharpest
+        # one's are pooled
+        sharp = np.zeros(K)
+        for k in range(K):
+            ck = np.array([np.median(v) if (v := e[:, k][np.isfinite(e[:, k])]).size >= min_points else np.nan
+                           for e in per_lag])
+            if np.isfinite(ck).any():
+                sharp[k] = cost_confidence(ck, int(np.nanargmin(ck)))
+        use = sharp >= 0.5 * sharp.max() if sharp.max() > 0 else np.ones(K, bool)
+        per_lag = [e[:, use] for e in per_lag]
+    for i, e in enumerate(per_lag):
+        v = e[np.isfinite(e)]
         count[i] = v.size
         if v.size >= min_points:
             cost[i] = float(np.median(v))
@@ -430,7 +446,8 @@ def _reprojection_curve_multi(rig: CameraRig, data: np.ndarray, cam: int, offset
 
     Every 3D person of a frame is paired with the 2D person of ``cam`` nearest to its projection
     (:func:`_matched_curve`): a bystander that no other camera sees is nobody's nearest person, and a 3D person this
-    camera does not see fits at no lag and is left out, so neither can move the minimum.
+    camera does not see fits at no lag and is left out, so neither can move the minimum; a person whose own curve is
+    flat (standing still, or badly seen by this camera) is left out too.
     """
     from mocap.keypoints import Keypoints2D
     from mocap.reconstruct.multiperson import reconstruct_multiperson
@@ -455,7 +472,7 @@ def _reprojection_curve_multi(rig: CameraRig, data: np.ndarray, cam: int, offset
         a, b = _shift_pairs(T, lag)
         return np.linalg.norm(proj[a][:, :, None] - obs[b][:, None], axis=-1)  # (n, K, Q, J)
 
-    return _matched_curve(pair_errors, T, lags, min_points)
+    return _matched_curve(pair_errors, T, lags, min_points, pick_people=True)
 
 
 def _check_reliability(results: list[OffsetEstimate], reference: int, max_offset_frames: int,

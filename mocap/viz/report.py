@@ -481,13 +481,15 @@ def write_report(out_dir: Path, rig: CameraRig, kp2d: Keypoints2D, kp3d: Keypoin
         for c, name in enumerate(kp2d.camera_names):
             if name not in videos:
                 continue
-            frame = read_video_frame(Path(videos[name]), t)
+            # a camera found late by d frames shows the moment of reference frame t in its own frame t + d
+            shift = int(round(float((sync or {}).get(name, (0.0, 0.0, 0.0))[2])))
+            frame = read_video_frame(Path(videos[name]), t + shift)
             if frame is None:
-                log.warning("could not read frame %d of %s for the overlay", t, videos[name])
+                log.warning("could not read frame %d of %s for the overlay", t + shift, videos[name])
                 continue
             n2d = int(np.isfinite(kp2d.data[t, c, :, :, 0]).any(-1).sum())
             img = draw_overlay(frame, kp2d.data[t, c], proj[c], bones,
-                               f"{name} frame {t}: {n2d} detected, {kp3d.n_people} tracked; mean reproj. error "
+                               f"{name} frame {t + shift}: {n2d} detected, {kp3d.n_people} tracked; mean reproj. error "
                                f"{stats.reproj_error_px[name]:.1f} px", kp3d.person_ids)
             p = out_dir / f"overlay_{name}.png"
             cv2.imwrite(str(p), img)
