@@ -22,9 +22,15 @@ def test_demo_pipeline_end_to_end(pose2sim_single, tmp_path):
     for cam in res.kp2d.camera_names:
         # (after sync, the frames a late camera cannot cover at the ends are empty: 4 of 60 for cam03)
         assert stats.detected_fraction[cam] >= 0.9, cam
-        # kept views reproject within a few pixels on 1920-px frames (measured 5.7-7.2 px on all 100 frames)
-        assert stats.reproj_error_px[cam] < 12.0, (cam, stats.reproj_error_px[cam])
-    assert stats.reconstructed_fraction > 0.95
+        # kept views reproject within the threshold the data set (offline "auto": 3.5 median residuals, ~28 px for
+        # these MediaPipe detections on 1920-px frames; measured 11.2-16.6 px on all 100 frames), and few views are
+        # rejected (0.2-18.6 %; at a fixed 15 px, 22-44 % were)
+        assert stats.reproj_error_px[cam] < 20.0, (cam, stats.reproj_error_px[cam])
+        assert stats.views_rejected[cam] < 0.3, (cam, stats.views_rejected[cam])
+    assert stats.reconstructed_fraction > 0.98
+    # limbs keep their lengths (measured: mean CV 4.1 % over the 8 limb bones on 100 frames; 5.8 % at a fixed 15 px)
+    limb = stats.people[0].limb_bone_cv
+    assert len(limb) == 8 and np.mean(list(limb.values())) < 0.06, limb
     # the person stands on the floor of a Z-up world: ankles near z = 0, nose 1.3-2 m up
     from mocap.skeletons import get_joint_set
 
