@@ -281,27 +281,33 @@ def _curve(errors_at_lag, lags: np.ndarray, min_points: int) -> tuple[np.ndarray
     return cost, count
 
 
-def _epipolar_curve(rig: CameraRig, uv: np.ndarray, ok: np.ndarray, ref: int, cam: int, lags: np.ndarray,
-                    min_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Median symmetric epipolar distance (pixels) of camera ``cam`` shifted by each lag against ``ref``."""
+def _essential(rig: CameraRig, ref: int, cam: int) -> tuple[np.ndarray, float, float]:
+    """Essential matrix ``E`` (``x_cam^T E x_ref = 0`` in normalised homogeneous coordinates) of two cameras and
+    their mean focal lengths (pixels)."""
     cr, cc = rig.cameras[ref], rig.cameras[cam]
     R = cc.R @ cr.R.T
     t = cc.t - R @ cr.t
     if np.linalg.norm(t) < 1e-9:
         raise CalibrationError(f"cameras {cr.name} and {cc.name} share a centre; their epipolar geometry is undefined")
     tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
-    E = tx @ R  # xc^T E xr = 0 for normalised homogeneous coordinates
-    T, J = uv.shape[0], uv.shape[2]
+    return tx @ R, 0.5 * (cr.K[0, 0] + cr.K[1, 1]), 0.5 * (cc.K[0, 0] + cc.K[1, 1])
 
-    def hom(c: int) -> np.ndarray:
-        xy = rig.cameras[c].undistort_normalized(np.where(ok[:, c, :, None], uv[:, c], np.nan).reshape(-1, 2))
-        return np.concatenate([xy, np.ones((len(xy), 1))], -1).reshape(T, J, 3)
 
-    xr, xc = hom(ref), hom(cam)
+def _homogeneous(rig: CameraRig, c: int, uv: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Undistorted normalised homogeneous coordinates ``(..., 3)`` of camera ``c``'s pixels ``uv (..., 2)``; NaN
+    where ``ok`` is False."""
+    xy = rig.cameras[c].undistort_normalized(np.where(ok[..., None], uv, np.nan).reshape(-1, 2))
+    return np.concatenate([xy, np.ones((len(xy), 1))], -1).reshape(uv.shape[:-1] + (3,))
+
+
+def _epipolar_curve(rig: CameraRig, uv: np.ndarray, ok: np.ndarray, ref: int, cam: int, lags: np.ndarray,
+                    min_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median symmetric epipolar distance (pixels) of camera ``cam`` shifted by each lag against ``ref``."""
+    E, fr, fc = _essential(rig, ref, cam)
+    T = uv.shape[0]
+    xr, xc = _homogeneous(rig, ref, uv[:, ref], ok[:, ref]), _homogeneous(rig, cam, uv[:, cam], ok[:, cam])
     line_c = xr @ E.T  # epipolar lines of reference points in camera cam, (T, J, 3)
     line_r = xc @ E  # epipolar lines of cam's points in the reference
-    fr = 0.5 * (cr.K[0, 0] + cr.K[1, 1])
-    fc = 0.5 * (cc.K[0, 0] + cc.K[1, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
         nc = np.linalg.norm(line_c[..., :2], axis=-1)
         nr = np.linalg.norm(line_r[..., :2], axis=-1)
@@ -406,25 +412,12 @@ def _epipolar_curve_multi(rig: CameraRig, data: np.ndarray, ok: np.ndarray, ref:
     """:func:`_epipolar_curve` for several people per camera (``data (T, C, P, J, 3)``, ``ok (T, C, P, J)``): each
     of the reference camera's people is paired with the shifted camera's person of smallest median epipolar
     distance (see :func:`_matched_curve`)."""
-    cr, cc = rig.cameras[ref], rig.cameras[cam]
-    R = cc.R @ cr.R.T
-    t = cc.t - R @ cr.t
-    if np.linalg.norm(t) < 1e-9:
-        raise CalibrationError(f"cameras {cr.name} and {cc.name} share a centre; their epipolar geometry is undefined")
-    tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
-    E = tx @ R
-    T, _, P, J = ok.shape
-
-    def hom(c: int) -> np.ndarray:
-        uv = np.where(ok[:, c, :, :, None], data[:, c, :, :, :2], np.nan).reshape(-1, 2)
-        xy = rig.cameras[c].undistort_normalized(uv)
-        return np.concatenate([xy, np.ones((len(xy), 1))], -1).reshape(T, P, J, 3)
-
-    xr, xc = hom(ref), hom(cam)
+    E, fr, fc = _essential(rig, ref, cam)
+    T = ok.shape[0]
+    xr = _homogeneous(rig, ref, data[:, ref, ..., :2], ok[:, ref])
+    xc = _homogeneous(rig, cam, data[:, cam, ..., :2], ok[:, cam])
     line_c = xr @ E.T  # (T, P, J, 3) lines in camera cam of the reference's points
     line_r = xc @ E
-    fr = 0.5 * (cr.K[0, 0] + cr.K[1, 1])
-    fc = 0.5 * (cc.K[0, 0] + cc.K[1, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
         nc = np.linalg.norm(line_c[..., :2], axis=-1)  # (T, P, J)
         nr = np.linalg.norm(line_r[..., :2], axis=-1)
