@@ -22,6 +22,15 @@ FILTER_CHOICES = ("none", "butterworth", "one_euro", "kalman")
 PEOPLE_CHOICES = ("auto", "single", "multi")
 
 
+def _threshold(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of pixels or 'auto'") from None
+
+
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
     """Register `mocap triangulate`."""
     p = sub.add_parser(
@@ -54,8 +63,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                    help="multi-person: keep at most N tracks (the longest); default all")
     p.add_argument("--min-views", type=int, default=2, help="minimum agreeing cameras per joint (default 2)")
     p.add_argument("--min-conf", type=float, default=0.1, help="ignore detections below this confidence (0.1)")
-    p.add_argument("--threshold", type=float, default=15.0,
-                   help="reprojection error (pixels) above which a camera is an outlier (default 15)")
+    p.add_argument("--threshold", type=_threshold, default="auto",
+                   help="reprojection error (pixels) above which a camera is an outlier; auto (default): 15 px, or "
+                        "3.5 median residuals when the cameras disagree more (views a little over it still count "
+                        "with a small weight, and a point no camera pair agrees on keeps its best pair)")
     p.add_argument("--no-refine", action="store_true",
                    help="skip the Gauss-Newton refinement of every point (faster, slightly less accurate)")
     p.add_argument("--no-temporal-check", action="store_true",
@@ -170,8 +181,10 @@ def run(args: argparse.Namespace) -> int:
         mode = "multi" if needs_association(kp2d) else "single"
         log.info("--people auto: %s-person input", mode)
     common = {"calib_source": f"calibration {args.calib}", "keypoints_source": f"keypoints {src}",
-              "min_views": args.min_views, "min_conf": args.min_conf, "reproj_threshold_px": args.threshold,
+              "min_views": args.min_views, "min_conf": args.min_conf,
               "refine": not args.no_refine, "temporal_check": not args.no_temporal_check}
+    if args.threshold != "auto":  # "auto" is the offline default (per-frame association keeps its own 15 px)
+        common["reproj_threshold_px"] = args.threshold
     if mode == "multi":
         kp3d = reconstruct_multiperson(rig, kp2d, max_people=args.max_people, fill_gaps_frames=args.fill_gaps,
                                        **common)
