@@ -400,7 +400,7 @@ def triangulate(rig, uv: np.ndarray, conf: np.ndarray | None = None, *, min_view
         min_conf: detections below this confidence are ignored.
         reproj_threshold_px: a view whose reprojection error exceeds this (pixels) is an outlier: a number, one
             number per camera ``(C,)``, or ``"auto"``: :data:`AUTO_BASE_PX` or, when the data's own residuals are
-            larger, a 4-sigma gate of those residuals (:func:`auto_threshold` of up to 4096 evenly spaced points
+            larger, a 4-sigma gate of those residuals (:func:`auto_threshold` of up to 1024 evenly spaced points
             triangulated at the base threshold; ``meta["reproj_threshold_px"]`` holds the value used). Real rigs
             whose cameras are consistently a few pixels off each other (calibration, sync, detector bias) otherwise
             lose most views of those cameras. ``meta["resolved"]`` holds the threshold and soft limit chosen, to
@@ -452,19 +452,21 @@ def triangulate(rig, uv: np.ndarray, conf: np.ndarray | None = None, *, min_view
 
 def _probe_threshold(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, min_conf: float
                      ) -> tuple[float, float]:
-    """``"auto"``: triangulate up to :data:`_BLOCK` evenly spaced points at :data:`AUTO_BASE_PX` and return
-    :func:`auto_threshold` of them."""
+    """``"auto"``: triangulate up to :data:`_PROBE` evenly spaced points at :data:`AUTO_BASE_PX` (linear solution,
+    no refinement) and return :func:`auto_threshold` of them."""
     uv = np.asarray(uv, dtype=float)
     C = uv.shape[0]
     uvf = uv.reshape(C, -1, 2)
     N = uvf.shape[1]
-    pick = np.unique(np.linspace(0, N - 1, min(N, _BLOCK)).round().astype(int)) if N else np.zeros(0, int)
+    pick = np.unique(np.linspace(0, N - 1, min(N, _PROBE)).round().astype(int)) if N else np.zeros(0, int)
     cf = None if conf is None else np.asarray(conf, dtype=float).reshape(C, -1)[:, pick]
-    probe = _triangulate(rig, uvf[:, pick], cf, AUTO_BASE_PX, min_views, min_conf, True, None, 0.15, True, 0.0,
+    probe = _triangulate(rig, uvf[:, pick], cf, AUTO_BASE_PX, min_views, min_conf, False, None, 0.15, True, 0.0,
                          0.0)
     return auto_threshold(probe, cf, min_conf, AUTO_BASE_PX)
 
 
+#: Points the ``"auto"`` threshold is estimated from (evenly spaced over the batch).
+_PROBE = 1024
 #: Base reprojection threshold (pixels) of ``reproj_threshold_px="auto"``.
 AUTO_BASE_PX = 15.0
 #: Gate of ``"auto"``, in median view residuals: the median residual magnitude of 2D Gaussian noise (Rayleigh) is
