@@ -604,50 +604,39 @@ def estimate_offsets_calibrated(rig: CameraRig, kp2d, max_offset_frames: int | N
                                np.full(len(lags), np.nan), lags, None, np.nan, 0, method, names[c],
                                c == reference, "" if c == reference else "nobody detected")
                 for c in range(C)]
-    if multi and method in ("reprojection", "auto"):
+    if multi and method == "reprojection":
         okm = np.isfinite(data[..., :2]).all(-1) & (np.nan_to_num(data[..., 2], nan=0.0) >= min_conf)
-        results = []
-        for c in range(C):
-            if c == reference:
-                results.append(OffsetEstimate(0.0, 1.0, np.full(len(lags), np.nan), lags, np.zeros(len(lags)), 0.0,
-                                              0, "reprojection-multi", names[c]))
-                continue
-            cost, count = _epipolar_curve_multi(rig, data, okm, reference, c, lags, min_points)
-            results.append(_estimate_from_curve(cost, count, lags, "epipolar-multi", names[c]))
-        for _ in range(max(1, iterations)):
-            offsets = np.array([0.0 if not np.isfinite(r.offset_frames) else r.offset_frames for r in results])
-            new = list(results)
-            for c in range(C):
-                if c == reference:
-                    continue
-                cost, count = _reprojection_curve_multi(rig, data, c, offsets, lags, min_points, min_conf)
-                new[c] = _estimate_from_curve(cost, count, lags, "reprojection-multi", names[c])
-            results = new
-        _check_reliability(results, reference, max_offset_frames)
-        return results
-    uv = data[:, :, person, :, :2]
-    conf = data[:, :, person, :, 2]
-    ok = np.isfinite(uv).all(-1) & (np.nan_to_num(conf, nan=0.0) >= min_conf)
-
-    results: list[OffsetEstimate] = []
-    for c in range(C):
-        if c == reference:
-            results.append(OffsetEstimate(0.0, 1.0, np.full(len(lags), np.nan), lags, np.zeros(len(lags)), 0.0, 0,
-                                          method, names[c]))
-            continue
-        cost, count = _epipolar_curve(rig, uv, ok, reference, c, lags, min_points)
-        results.append(_estimate_from_curve(cost, count, lags, "epipolar", names[c]))
-    if method == "reprojection":
-        for _ in range(max(1, iterations)):
-            offsets = np.array([0.0 if not np.isfinite(r.offset_frames) else r.offset_frames for r in results])
-            new = list(results)
-            for c in range(C):
-                if c == reference:
-                    continue
-                cost, count = _reprojection_curve(rig, uv, conf, ok, c, offsets, lags, min_points, min_conf)
-                new[c] = _estimate_from_curve(cost, count, lags, "reprojection", names[c])
-            results = new
+        results = _estimate_all(
+            names, reference, lags, ("epipolar-multi", "reprojection-multi"),
+            lambda c: _epipolar_curve_multi(rig, data, okm, reference, c, lags, min_points),
+            lambda c, off: _reprojection_curve_multi(rig, data, c, off, lags, min_points, min_conf), iterations)
+    else:
+        uv = data[:, :, person, :, :2]
+        conf = data[:, :, person, :, 2]
+        ok = np.isfinite(uv).all(-1) & (np.nan_to_num(conf, nan=0.0) >= min_conf)
+        results = _estimate_all(
+            names, reference, lags, ("epipolar", "reprojection"),
+            lambda c: _epipolar_curve(rig, uv, ok, reference, c, lags, min_points),
+            (lambda c, off: _reprojection_curve(rig, uv, conf, ok, c, off, lags, min_points, min_conf))
+            if method == "reprojection" else None, iterations)
     _check_reliability(results, reference, max_offset_frames)
+    return results
+
+
+def _estimate_all(names: list[str], reference: int, lags: np.ndarray, methods: tuple[str, str], start_curve,
+                  refine_curve, iterations: int) -> list[OffsetEstimate]:
+    """Every camera's estimate: ``start_curve(c)`` (against the reference alone), then ``iterations`` rounds of
+    ``refine_curve(c, offsets)`` (against the others aligned by their current offsets; None: no refinement)."""
+    def estimate(c: int, curve: tuple[np.ndarray, np.ndarray], how: str) -> OffsetEstimate:
+        return _estimate_from_curve(curve[0], curve[1], lags, how, names[c])
+
+    ref = OffsetEstimate(0.0, 1.0, np.full(len(lags), np.nan), lags, np.zeros(len(lags)), 0.0, 0,
+                         methods[1] if refine_curve else methods[0], names[reference])
+    results = [ref if c == reference else estimate(c, start_curve(c), methods[0]) for c in range(len(names))]
+    for _ in range(max(1, iterations) if refine_curve else 0):
+        offsets = np.array([r.offset_frames if np.isfinite(r.offset_frames) else 0.0 for r in results])
+        results = [ref if c == reference else estimate(c, refine_curve(c, offsets), methods[1])
+                   for c in range(len(names))]
     return results
 
 
