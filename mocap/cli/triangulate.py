@@ -22,6 +22,15 @@ FILTER_CHOICES = ("none", "butterworth", "one_euro", "kalman")
 PEOPLE_CHOICES = ("auto", "single", "multi")
 
 
+def _threshold(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of pixels or 'auto'") from None
+
+
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
     """Register `mocap triangulate`."""
     p = sub.add_parser(
@@ -37,7 +46,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                    help="2D keypoints: a .npz (all cameras), several .npz (one per camera), OpenPose JSON folders "
                         "(one per camera), or one folder holding the per-camera JSON folders")
     p.add_argument("--out", required=True, help="output .trc file (an .npz with the same stem is written too)")
-    p.add_argument("--joint-set", default="body25", help="joint set of OpenPose JSON input (default body25)")
+    p.add_argument("--joint-set", default="auto",
+                   help="joint set of OpenPose JSON input (default auto: from the joint count: 17 coco17, 18 coco18, "
+                        "26 halpe26, 133 coco_wholebody133, 135 body135; 25 is body25 or body25b, told apart by the "
+                        "geometry; the choice is printed)")
+    p.add_argument("--sync", choices=("auto", "none"), default="auto",
+                   help="auto (default, as mocap run): estimate camera time offsets from the 2D keypoints and the "
+                        "calibration and apply the reliable ones (3+ cameras, 20+ frames); none: trust the input. "
+                        "What was found and applied is printed")
     p.add_argument("--fps", type=float, default=None, help="frame rate of OpenPose JSON input (default 30)")
     p.add_argument("--people", choices=PEOPLE_CHOICES, default="auto",
                    help="single: the person axis is the same person in every camera (triangulated slot by slot); "
@@ -51,8 +67,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                    help="multi-person: keep at most N tracks (the longest); default all")
     p.add_argument("--min-views", type=int, default=2, help="minimum agreeing cameras per joint (default 2)")
     p.add_argument("--min-conf", type=float, default=0.1, help="ignore detections below this confidence (0.1)")
-    p.add_argument("--threshold", type=float, default=15.0,
-                   help="reprojection error (pixels) above which a camera is an outlier (default 15)")
+    p.add_argument("--threshold", type=_threshold, default="auto",
+                   help="reprojection error (pixels) above which a camera is an outlier; auto (default): 15 px, or "
+                        "3.5 median residuals when the cameras disagree more (views a little over it still count "
+                        "with a small weight, and a point no camera pair agrees on keeps its best pair)")
     p.add_argument("--no-refine", action="store_true",
                    help="skip the Gauss-Newton refinement of every point (faster, slightly less accurate)")
     p.add_argument("--no-temporal-check", action="store_true",
@@ -67,52 +85,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--units", default="m", choices=("m", "mm", "cm"), help="TRC units (default m)")
     p.add_argument("--y-up", action="store_true", help="write the TRC Y-up (OpenSim convention)")
     p.set_defaults(func=run)
-
-
-def _load_inputs(paths: list[str], joint_set: str, fps: float | None):
-    """Load and merge 2D keypoints from the given paths into one Keypoints2D."""
-    from mocap.keypoints import Keypoints2D, load_npz, read_openpose_folders
-
-    ps = [Path(p) for p in paths]
-    for p in ps:
-        if not p.exists():
-            raise MocapError(f"keypoints input {p} does not exist")
-    if all(p.is_dir() for p in ps):
-        target = ps[0] if len(ps) == 1 else ps
-        return read_openpose_folders(target, joint_set=joint_set, fps=fps or 30.0)
-    if any(p.is_dir() for p in ps):
-        raise KeypointsError(f"--keypoints mixes folders and files ({', '.join(map(str, ps))})",
-                             hint="pass either OpenPose JSON folders or .npz files")
-    kps = []
-    for p in ps:
-        kp = load_npz(p)
-        if not isinstance(kp, Keypoints2D):
-            raise KeypointsError(f"{p} holds 3D keypoints; `mocap triangulate` needs 2D keypoints")
-        kps.append((p, kp))
-    if len(kps) == 1:
-        return kps[0][1]
-    p0, k0 = kps[0]
-    for p, k in kps[1:]:
-        if k.joint_set != k0.joint_set or k.n_joints != k0.n_joints:
-            raise KeypointsError(
-                f"{p} has joint set {k.joint_set!r} ({k.n_joints} joints) but {p0} has {k0.joint_set!r} "
-                f"({k0.n_joints} joints); every camera must use the same joint set",
-                hint="detect all cameras with the same model, or convert with mocap.skeletons.map_keypoints")
-        if k.n_frames != k0.n_frames:
-            raise KeypointsError(
-                f"{p} has {k.n_frames} frames but {p0} has {k0.n_frames}; cameras must be synchronised frame by "
-                "frame", hint="trim the inputs to the same frames or synchronise the videos first")
-    P = max(k.n_people for _, k in kps)
-    blocks = []
-    for _, k in kps:
-        d = k.data
-        if d.shape[2] < P:
-            d = np.concatenate([d, np.full(d.shape[:2] + (P - d.shape[2],) + d.shape[3:], np.nan)], axis=2)
-        blocks.append(d)
-    names = [n for _, k in kps for n in k.camera_names]
-    if len(set(names)) != len(names):
-        raise KeypointsError(f"camera names repeat across the inputs ({names}); each file must hold other cameras")
-    return Keypoints2D(np.concatenate(blocks, axis=1), k0.joint_set, names, k0.timestamps, k0.fps, dict(k0.meta))
 
 
 def _joint_names(joint_set: str, n: int) -> list[str]:
@@ -184,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `mocap triangulate`."""
     from mocap.cameras.formats import read_calibration
     from mocap.keypoints import Keypoints3D, save_npz, write_trc, write_trc_per_person
+    from mocap.keypoints2d.importers import load_keypoints2d
     from mocap.reconstruct import filters as flt
     from mocap.reconstruct.bones import constrain_bone_lengths, estimate_bone_lengths, rigid_bones
     from mocap.reconstruct.multiperson import needs_association, reconstruct_multiperson
@@ -193,15 +166,29 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".trc":
         raise MocapError(f"--out {out} must end in .trc (the .npz is written beside it)")
     rig = read_calibration(args.calib)
-    kp2d = _load_inputs(args.keypoints, args.joint_set, args.fps)
+    kp2d = load_keypoints2d(args.keypoints, joint_set=args.joint_set, fps=args.fps)
+    if "joint_set_reason" in kp2d.meta:
+        print(f"joint set: {kp2d.meta['joint_set_reason']}")
     src = " ".join(args.keypoints)
+    sync = None
+    if args.sync == "auto":
+        from mocap.pipeline import match_rig
+        from mocap.sources.offset import describe_sync, synchronise
+
+        if kp2d.n_cameras >= 2:
+            rig = match_rig(rig, kp2d.camera_names, args.calib)
+        kp2d, sync = synchronise(rig, kp2d)
+        for line in describe_sync(sync) or ["sync: not estimated (needs 3+ cameras and 20+ frames)"]:
+            print(line)
     mode = args.people
     if mode == "auto":
         mode = "multi" if needs_association(kp2d) else "single"
         log.info("--people auto: %s-person input", mode)
     common = {"calib_source": f"calibration {args.calib}", "keypoints_source": f"keypoints {src}",
-              "min_views": args.min_views, "min_conf": args.min_conf, "reproj_threshold_px": args.threshold,
+              "min_views": args.min_views, "min_conf": args.min_conf,
               "refine": not args.no_refine, "temporal_check": not args.no_temporal_check}
+    if args.threshold != "auto":  # "auto" is the offline default (per-frame association keeps its own 15 px)
+        common["reproj_threshold_px"] = args.threshold
     if args.mode == "online":
         if mode == "multi":
             raise MocapError("--mode online takes single-person input (or people already associated: --people "
@@ -248,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
     kp3d.meta.update({"reproj_error_px_per_camera": per_cam, "calibration": str(args.calib),
                       "filter": args.filter, "cutoff_hz": args.cutoff if args.filter == "butterworth" else None,
                       "people_mode": mode, "mode": args.mode})
+    if sync:
+        kp3d.meta["sync"] = {n: {"offset_frames": d.offset, "confidence": d.confidence, "applied_frames": d.applied,
+                                 "note": d.note} for n, d in sync.items()}
     if assoc is not None:
         kp3d.meta["association"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in assoc.items()}
     if kp3d.n_people == 0:

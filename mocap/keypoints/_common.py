@@ -27,8 +27,8 @@ def lookup_joint_set(name: str):
 
 
 # Joint counts of the standard sets, used to check files when the skeleton registry is not importable.
-KNOWN_JOINT_COUNTS = {"coco17": 17, "halpe26": 26, "body25": 25, "body25b": 25, "coco_wholebody133": 133,
-                      "mediapipe33": 33, "shelf15": 15, "smplx55": 55}
+KNOWN_JOINT_COUNTS = {"coco17": 17, "coco18": 18, "halpe26": 26, "body25": 25, "body25b": 25,
+                      "coco_wholebody133": 133, "body135": 135, "mediapipe33": 33, "shelf15": 15, "smplx55": 55}
 
 
 def joint_count(name: str | None) -> int | None:

@@ -33,6 +33,7 @@ import numpy as np
 from mocap.errors import DataError, KeypointsError, MocapWarning
 from mocap.keypoints._common import frame_indices, joint_count
 from mocap.keypoints.containers import Keypoints2D
+from mocap.keypoints.infer import infer_joint_set
 from mocap.progress import track
 
 OPENPOSE_VERSION = 1.3
@@ -113,15 +114,17 @@ def _parse_file(path: Path, frame: int, n_joints: int | None) -> list[tuple[int,
     return out
 
 
-def read_openpose_folders(folders: str | Path | Sequence[str | Path], joint_set: str | None = "body25",
+def read_openpose_folders(folders: str | Path | Sequence[str | Path], joint_set: str | None = "auto",
                           camera_names: Sequence[str] | None = None, fps: float = 30.0) -> Keypoints2D:
     """Read OpenPose JSON folders into :class:`Keypoints2D`.
 
     Args:
         folders: a list of folders (one per camera, in camera order), or one parent folder whose sub-folders
             holding ``.json`` files are the cameras (sorted by name), or a single folder of ``.json`` files.
-        joint_set: joint set of ``pose_keypoints_2d`` (checks the joint count); ``None`` infers the count from
-            the files and keeps the name ``"unknown"``.
+        joint_set: joint set of ``pose_keypoints_2d`` (checks the joint count); ``"auto"`` (default) names it from
+            the data (:func:`mocap.keypoints.infer.infer_joint_set`: the joint count, and for 25 joints the geometry
+            that tells BODY_25 from BODY_25B; ``meta["joint_set_reason"]`` says why); ``None`` infers the count
+            from the files and keeps the name ``"unknown"``.
         camera_names: names for the cameras (default: folder names without a trailing ``_json``).
         fps: frame rate for the timestamps ``frame_index / fps``.
 
@@ -137,7 +140,8 @@ def read_openpose_folders(folders: str | Path | Sequence[str | Path], joint_set:
     names = [_camera_name(d) for d in dirs] if camera_names is None else [str(c) for c in camera_names]
     if len(names) != len(dirs):
         raise KeypointsError(f"{len(names)} camera names {names} for {len(dirs)} OpenPose folders")
-    n_joints = joint_count(joint_set)
+    auto = joint_set == "auto"
+    n_joints = None if auto else joint_count(joint_set)
 
     per_cam: list[dict[int, Path]] = []
     for d in dirs:
@@ -198,6 +202,10 @@ def read_openpose_folders(folders: str | Path | Sequence[str | Path], joint_set:
 
     meta: dict = {"source": "openpose_json", "frame_indices": list(range(lo, hi + 1)),
                   "source_folders": [str(d) for d in dirs]}
+    if auto and n_joints == 0:
+        joint_set, meta["joint_set_reason"] = None, "no person in any file: the joint set is unknown"
+    elif auto:
+        joint_set, meta["joint_set_reason"] = infer_joint_set(data)
     if use_ids:
         meta["person_ids"] = ids
     frames = np.arange(lo, hi + 1, dtype=float)

@@ -1,7 +1,9 @@
-"""Import precomputed 2D keypoints: MMPose JSON, DeepLabCut CSV, OpenPose JSON folders.
+"""Import precomputed 2D keypoints: MMPose JSON, DeepLabCut CSV, OpenPose JSON folders, mocap .npz files.
 
 Each reader returns a one-camera :class:`~mocap.keypoints.Keypoints2D` (``(T, 1, P, J, 3)``, pixels); combine
-cameras with :func:`stack_cameras`.
+cameras with :func:`stack_cameras`. :func:`load_keypoints2d` reads what ``mocap triangulate`` / ``mocap run
+--keypoints`` accept (all cameras at once), and :func:`infer_joint_set` names the joint set of imported data from
+its joint count (and, for the ambiguous 25, from the geometry).
 """
 
 from __future__ import annotations
@@ -14,6 +16,73 @@ from pathlib import Path
 import numpy as np
 
 from mocap.errors import DataError, KeypointsError
+from mocap.keypoints.infer import infer_joint_set
+
+
+def load_keypoints2d(paths: str | Path | Sequence[str | Path], joint_set: str | None = "auto",
+                     fps: float | None = None):  # noqa: ANN201
+    """Read 2D keypoints of all cameras: one mocap ``.npz`` (all cameras), several ``.npz`` (one or more cameras
+    each), OpenPose JSON folders (one per camera), or one folder holding the per-camera JSON folders.
+
+    Args:
+        paths: a path or a list of paths (see above).
+        joint_set: joint set of OpenPose JSON input; ``"auto"`` (default) names it from the data
+            (:func:`infer_joint_set`; ``meta["joint_set_reason"]`` says why). Ignored for ``.npz`` files, which
+            carry their joint set.
+        fps: frame rate of OpenPose JSON input (default 30).
+
+    Returns:
+        :class:`~mocap.keypoints.Keypoints2D` ``(T, C, P, J, 3)``.
+
+    Raises:
+        MocapError / KeypointsError: a missing path, mixed folders and files, 3D files, cameras that disagree
+            (joint set, frame count) or repeat.
+    """
+    from mocap.errors import MocapError
+    from mocap.keypoints import Keypoints2D, load_npz, read_openpose_folders
+
+    ps = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    if not ps:
+        raise MocapError("no 2D keypoints given", hint="pass a .npz file or OpenPose JSON folders")
+    for p in ps:
+        if not p.exists():
+            raise MocapError(f"keypoints input {p} does not exist")
+    if all(p.is_dir() for p in ps):
+        target = ps[0] if len(ps) == 1 else ps
+        return read_openpose_folders(target, joint_set=joint_set, fps=fps or 30.0)
+    if any(p.is_dir() for p in ps):
+        raise KeypointsError(f"--keypoints mixes folders and files ({', '.join(map(str, ps))})",
+                             hint="pass either OpenPose JSON folders or .npz files")
+    kps = []
+    for p in ps:
+        kp = load_npz(p)
+        if not isinstance(kp, Keypoints2D):
+            raise KeypointsError(f"{p} holds 3D keypoints; 2D keypoints are needed here")
+        kps.append((p, kp))
+    if len(kps) == 1:
+        return kps[0][1]
+    p0, k0 = kps[0]
+    for p, k in kps[1:]:
+        if k.joint_set != k0.joint_set or k.n_joints != k0.n_joints:
+            raise KeypointsError(
+                f"{p} has joint set {k.joint_set!r} ({k.n_joints} joints) but {p0} has {k0.joint_set!r} "
+                f"({k0.n_joints} joints); every camera must use the same joint set",
+                hint="detect all cameras with the same model, or convert with mocap.skeletons.map_keypoints")
+        if k.n_frames != k0.n_frames:
+            raise KeypointsError(
+                f"{p} has {k.n_frames} frames but {p0} has {k0.n_frames}; cameras must be synchronised frame by "
+                "frame", hint="trim the inputs to the same frames or synchronise the videos first")
+    P = max(k.n_people for _, k in kps)
+    blocks = []
+    for _, k in kps:
+        d = k.data
+        if d.shape[2] < P:
+            d = np.concatenate([d, np.full(d.shape[:2] + (P - d.shape[2],) + d.shape[3:], np.nan)], axis=2)
+        blocks.append(d)
+    names = [n for _, k in kps for n in k.camera_names]
+    if len(set(names)) != len(names):
+        raise KeypointsError(f"camera names repeat across the inputs ({names}); each file must hold other cameras")
+    return Keypoints2D(np.concatenate(blocks, axis=1), k0.joint_set, names, k0.timestamps, k0.fps, dict(k0.meta))
 
 
 def _kp2d(data: np.ndarray, joint_set: str, name: str, fps: float, meta: dict):  # noqa: ANN202
@@ -40,13 +109,14 @@ def _mmpose_frames(doc, path: Path) -> list[list[dict]]:  # noqa: ANN001
     return [list(p) for p in preds]
 
 
-def read_mmpose_json(path: str | Path, joint_set: str = "coco17", camera_name: str | None = None,
+def read_mmpose_json(path: str | Path, joint_set: str = "auto", camera_name: str | None = None,
                      fps: float = 30.0):  # noqa: ANN201
     """Read an MMPose prediction JSON (inferencer ``predictions`` or demo ``instance_info``).
 
     Args:
         path: the ``.json`` file.
-        joint_set: joint set of the model that produced it.
+        joint_set: joint set of the model that produced it; ``"auto"`` (default) names it from the data
+            (:func:`~mocap.keypoints.infer.infer_joint_set`).
         camera_name: default the file stem.
         fps: frame rate, Hz.
 
@@ -78,7 +148,10 @@ def read_mmpose_json(path: str | Path, joint_set: str = "coco17", camera_name: s
                 raise KeypointsError(f"MMPose JSON {path}: frame {t} instance {p} has {sc.size} keypoint_scores for "
                                      f"{J} keypoints")
             data[t, p, :, :2], data[t, p, :, 2] = kp[:, :2], sc
-    return _kp2d(data, joint_set, camera_name or path.stem, fps, {"source": str(path), "format": "mmpose"})
+    meta = {"source": str(path), "format": "mmpose"}
+    if joint_set == "auto":
+        joint_set, meta["joint_set_reason"] = infer_joint_set(data)
+    return _kp2d(data, joint_set, camera_name or path.stem, fps, meta)
 
 
 def read_deeplabcut_csv(path: str | Path, joint_set: str = "deeplabcut", camera_name: str | None = None,
@@ -131,7 +204,7 @@ def read_deeplabcut_csv(path: str | Path, joint_set: str = "deeplabcut", camera_
                  {"source": str(path), "format": "deeplabcut", "bodyparts": bodyparts, "individuals": individuals})
 
 
-def read_openpose(folder: str | Path, joint_set: str = "body25", fps: float = 30.0):  # noqa: ANN201
+def read_openpose(folder: str | Path, joint_set: str = "auto", fps: float = 30.0):  # noqa: ANN201
     """Read one camera's OpenPose JSON folder (delegates to :func:`mocap.keypoints.read_openpose_folders`)."""
     from mocap.keypoints import read_openpose_folders
 

@@ -385,8 +385,9 @@ def triangulate_keypoints(rig, kp2d, *, calib_source: str = "the calibration", k
     data = kp2d.data
     uv = np.moveaxis(data[..., :2], 1, 0)  # (C, T, P, J, 2)
     cf = np.moveaxis(data[..., 2], 1, 0)
-    opts = {"refine": True, **opts}
+    opts = {"refine": True, "reproj_threshold_px": "auto", "soft_factor": 3.0, "fallback_factor": 2.0, **opts}
     res = triangulate(sub, uv, cf, **opts)
+    opts.update(res.meta.get("resolved", {}))  # the passes below use the threshold (and soft limit) resolved here
     if temporal_check and kp2d.n_frames >= 3:
         res = _temporal_recheck(sub, uv, cf, res, kp2d.fps, opts, temporal_outlier_m)
     if bone_check:

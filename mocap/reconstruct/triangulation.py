@@ -384,8 +384,10 @@ _BLOCK = 4096
 
 # --------------------------------------------------------------------------- robust triangulation
 def triangulate(rig, uv: np.ndarray, conf: np.ndarray | None = None, *, min_views: int = 2, min_conf: float = 0.1,
-                reproj_threshold_px: float = 15.0, refine: bool = False, prior: np.ndarray | None = None,
-                prior_radius_m: float = 0.15, raw_pixel_errors: bool = True) -> TriangulationResult:
+                reproj_threshold_px: float | str | np.ndarray = 15.0, refine: bool = False,
+                prior: np.ndarray | None = None, prior_radius_m: float = 0.15, raw_pixel_errors: bool = True,
+                soft_factor: float = 0.0, fallback_factor: float = 0.0,
+                soft_limit_px: float | None = None) -> TriangulationResult:
     """Robust multi-view triangulation of raw pixel detections.
 
     Args:
@@ -396,7 +398,13 @@ def triangulate(rig, uv: np.ndarray, conf: np.ndarray | None = None, *, min_view
             DLT rows.
         min_views: minimum number of agreeing views to keep a point (>= 2).
         min_conf: detections below this confidence are ignored.
-        reproj_threshold_px: a view whose reprojection error exceeds this (pixels) is an outlier.
+        reproj_threshold_px: a view whose reprojection error exceeds this (pixels) is an outlier: a number, one
+            number per camera ``(C,)``, or ``"auto"``: :data:`AUTO_BASE_PX` or, when the data's own residuals are
+            larger, a 4-sigma gate of those residuals (:func:`auto_threshold` of up to 1024 evenly spaced points
+            triangulated at the base threshold; ``meta["reproj_threshold_px"]`` holds the value used). Real rigs
+            whose cameras are consistently a few pixels off each other (calibration, sync, detector bias) otherwise
+            lose most views of those cameras. ``meta["resolved"]`` holds the threshold and soft limit chosen, to
+            pass to further calls on the same data.
         refine: run Gauss-Newton refinement of the pixel reprojection error after the linear solution.
         prior: optional ``(*B, 3)`` expected positions (e.g. a temporal median or a filter's prediction), metres;
             NaN = none. Where given, view subsets whose point lies within ``prior_radius_m`` of it are preferred
@@ -405,18 +413,95 @@ def triangulate(rig, uv: np.ndarray, conf: np.ndarray | None = None, *, min_view
         prior_radius_m: radius around ``prior``, metres.
         raw_pixel_errors: report reprojection errors in raw pixels through the full (distorted) camera models;
             ``False`` uses undistorted pixels (focal x normalised error), cheaper for live use.
+        soft_factor: with ``refine``, candidate views that missed the threshold but lie within a soft limit of the
+            refined point join its refinement with Tukey-biweight weights (and count as used; see
+            :func:`_soft_views`). The limit is ``soft_factor`` x the threshold, or with ``"auto"``, ``soft_factor``
+            x the 4-sigma gate of the data's residuals (so on clean detections it stays below the threshold and
+            nothing changes). 0 (default) turns this off.
+        soft_limit_px: the soft limit in pixels, instead of ``soft_factor`` (e.g. ``meta["resolved"]`` of an
+            ``"auto"`` call).
+        fallback_factor: a point for which no camera pair agrees within the threshold keeps the pair that agrees
+            best when both its views are within ``fallback_factor`` x the threshold (its larger reprojection error
+            is recorded in ``reproj_error_px`` and counted in ``meta["fallback"]``) instead of being dropped; 0
+            (default) drops it (reason :data:`REASON_REPROJ_ERROR`).
 
     Returns:
         :class:`TriangulationResult` with arrays of batch shape ``B``.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _triangulate(rig, uv, conf, min_views, min_conf, reproj_threshold_px, refine, prior, prior_radius_m,
-                            raw_pixel_errors)
+        if not (isinstance(reproj_threshold_px, str) and reproj_threshold_px == "auto"):
+            if isinstance(reproj_threshold_px, str):
+                raise MocapError(f"reproj_threshold_px={reproj_threshold_px!r}: use a number, one per camera or "
+                                 "'auto'")
+            thr = reproj_threshold_px
+            soft = soft_factor * _thresholds(thr, len(rig)) if soft_factor > 0 else 0.0
+            if soft_limit_px is not None:
+                soft = float(soft_limit_px)
+            return _triangulate(rig, uv, conf, thr, min_views, min_conf, refine, prior, prior_radius_m,
+                                raw_pixel_errors, soft, fallback_factor)
+        thr, scale = _probe_threshold(rig, uv, conf, min_views, min_conf)
+        soft = soft_factor * AUTO_GATE * scale if soft_factor > 0 and np.isfinite(scale) else 0.0
+        if soft_limit_px is not None:
+            soft = float(soft_limit_px)
+        res = _triangulate(rig, uv, conf, thr, min_views, min_conf, refine, prior, prior_radius_m, raw_pixel_errors,
+                           soft, fallback_factor)
+        res.meta["threshold_auto"] = {"base_px": AUTO_BASE_PX, "median_view_error_px": scale}
+        res.meta["resolved"] = {"reproj_threshold_px": thr, "soft_limit_px": float(soft)}
+        return res
 
 
-def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, min_conf: float,
-                 reproj_threshold_px: float, refine: bool, prior: np.ndarray | None,
-                 prior_radius_m: float, raw_pixel_errors: bool) -> TriangulationResult:
+def _probe_threshold(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, min_conf: float
+                     ) -> tuple[float, float]:
+    """``"auto"``: triangulate up to :data:`_PROBE` evenly spaced points at :data:`AUTO_BASE_PX` (linear solution,
+    no refinement) and return :func:`auto_threshold` of them."""
+    uv = np.asarray(uv, dtype=float)
+    C = uv.shape[0]
+    uvf = uv.reshape(C, -1, 2)
+    N = uvf.shape[1]
+    pick = np.unique(np.linspace(0, N - 1, min(N, _PROBE)).round().astype(int)) if N else np.zeros(0, int)
+    cf = None if conf is None else np.asarray(conf, dtype=float).reshape(C, -1)[:, pick]
+    probe = _triangulate(rig, uvf[:, pick], cf, AUTO_BASE_PX, min_views, min_conf, False, None, 0.15, True, 0.0,
+                         0.0)
+    return auto_threshold(probe, cf, min_conf, AUTO_BASE_PX)
+
+
+#: Points the ``"auto"`` threshold is estimated from (evenly spaced over the batch).
+_PROBE = 1024
+#: Base reprojection threshold (pixels) of ``reproj_threshold_px="auto"``.
+AUTO_BASE_PX = 15.0
+#: Gate of ``"auto"``, in median view residuals: the median residual magnitude of 2D Gaussian noise (Rayleigh) is
+#: 1.18 sigma, so 3.5 medians is about 4 sigma of the per-axis pixel noise.
+AUTO_GATE = 3.5
+
+
+def auto_threshold(res: TriangulationResult, conf: np.ndarray | None, min_conf: float,
+                   base_px: float = AUTO_BASE_PX, gate: float | None = None) -> tuple[float, float]:
+    """The threshold ``"auto"`` uses: ``max(base_px, gate x median reprojection error)`` (``gate`` default
+    :data:`AUTO_GATE`) over every confident
+    detection (used or rejected) of the points ``res`` triangulated at ``base_px``.
+
+    On clean detections (a few pixels of noise) this is ``base_px``; when the cameras disagree by more (a
+    calibration or sync a little off, a detector's view-dependent joint placement), it widens to that level, so
+    that a consistently off camera is not dropped from most points.
+
+    Returns:
+        ``(threshold_px, median_view_error_px)``.
+    """
+    gate = AUTO_GATE if gate is None else gate
+    e = res.view_error_px
+    ok = np.isfinite(e)
+    if conf is not None:
+        c = np.asarray(conf, dtype=float)
+        ok &= np.nan_to_num(c, nan=0.0) >= max(min_conf, 1e-9)
+    if not ok.any():
+        return float(base_px), float("nan")
+    scale = float(np.median(e[ok]))
+    return float(max(base_px, gate * scale)), scale
+
+
+def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, reproj_threshold_px, min_views: int,
+                 min_conf: float, refine: bool, prior: np.ndarray | None, prior_radius_m: float,
+                 raw_pixel_errors: bool, soft_limit, fallback_factor: float) -> TriangulationResult:
     uv = np.asarray(uv, dtype=float)
     C = len(rig)
     if uv.ndim < 2 or uv.shape[0] != C or uv.shape[-1] != 2:
@@ -444,10 +529,12 @@ def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, m
     xy = _undistort(rig, uvf) if N else np.zeros((C, 0, 2))
     out = _Out(C, N)
     raw = raw_pixel_errors and geo.pinhole
+    thr = _thresholds(reproj_threshold_px, C)
     for b in range(0, N, _BLOCK):
         sl = slice(b, min(N, b + _BLOCK))
         _block(geo, uvf[:, sl], xy[:, sl], cf[:, sl], None if pr is None else pr[sl], out, sl, min_views, min_conf,
-               reproj_threshold_px, refine, prior_radius_m, raw)
+               thr, refine, prior_radius_m, raw, np.broadcast_to(np.asarray(soft_limit, float), (C, 1)),
+               fallback_factor)
     X, inl, view_err, reason = out.X, out.inl, out.view_err, out.reason
     if raw_pixel_errors and not raw:  # a fisheye camera: raw errors through the cameras' own models
         _raw_errors_rig(rig, uvf, out)
@@ -465,9 +552,22 @@ def _triangulate(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int, m
         reason=reason.reshape(batch),
         view_error_px=view_err.reshape((C,) + batch),
         confidence=mean_conf.reshape(batch),
-        meta={"min_views": min_views, "min_conf": min_conf, "reproj_threshold_px": reproj_threshold_px,
-              "refine": refine},
+        meta={"min_views": min_views, "min_conf": min_conf,
+              "reproj_threshold_px": (float(thr[0, 0]) if np.all(thr == thr[0, 0]) else thr[:, 0].tolist()),
+              "refine": refine, "fallback": int(out.fallback.sum())},
     )
+
+
+def _thresholds(thr, C: int) -> np.ndarray:
+    """Reprojection thresholds ``(C, 1)``, pixels, from a number or one value per camera."""
+    t = np.asarray(thr, dtype=float)
+    if t.ndim == 0:
+        t = np.full(C, float(t))
+    if t.shape != (C,):
+        raise MocapError(f"reprojection threshold of shape {t.shape}: expected a number or one per camera ({C},)")
+    if not np.all(t > 0):
+        raise MocapError(f"reprojection thresholds must be positive, got {t.tolist()}")
+    return t.reshape(C, 1)
 
 
 class _Out:
@@ -479,6 +579,7 @@ class _Out:
         self.view_err = np.full((C, N), np.nan)
         self.reason = np.zeros(N, dtype=np.uint8)
         self.detected = np.zeros((C, N), dtype=bool)
+        self.fallback = np.zeros(N, dtype=bool)
 
 
 def _raw_errors_rig(rig, uvf: np.ndarray, out: _Out) -> None:
@@ -501,8 +602,8 @@ def _raw_errors_rig(rig, uvf: np.ndarray, out: _Out) -> None:
 
 
 def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: np.ndarray | None, out: _Out,
-           sl: slice, min_views: int, min_conf: float, thr: float, refine: bool, prior_radius_m: float,
-           raw: bool) -> None:
+           sl: slice, min_views: int, min_conf: float, thr: np.ndarray, refine: bool, prior_radius_m: float,
+           raw: bool, soft_limit: np.ndarray | None = None, fallback_factor: float = 0.0) -> None:
     """:func:`triangulate` on one block of ``n`` points: ``uv``, ``xy`` ``(C, n, 2)``, ``cf`` ``(C, n)``.
 
     Points are coordinate-major ``(3, n)`` inside (contiguous rows for the element-wise work).
@@ -524,6 +625,7 @@ def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: n
     X = np.full((3, n), np.nan)
     inl = np.zeros((C, n), dtype=bool)
     z = np.full((C, n), np.nan)
+    fallback = np.zeros(n, dtype=bool)
     todo = _index(reason == 0)
     m = _count(todo, n)
     if m:
@@ -542,9 +644,11 @@ def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: n
         ins = cs.copy()
         hard = np.flatnonzero(~fine)
         if hard.size:
-            Xh, inh, zh = _consensus(geo, xs[:, hard], ys[:, hard], cos[:, :, hard], w2s[:, hard], cs[:, hard],
-                                     thr, thr2, None if prs is None else prs[:, hard], prior_radius_m)
+            Xh, inh, zh, fb = _consensus(geo, xs[:, hard], ys[:, hard], cos[:, :, hard], w2s[:, hard],
+                                         cs[:, hard], float(np.mean(thr)), thr2,
+                                         None if prs is None else prs[:, hard], prior_radius_m, fallback_factor)
             X0[:, hard], ins[:, hard], zs[:, hard] = Xh, inh, zh
+            fallback[np.arange(n)[todo][hard[fb]]] = True
         X[:, todo], inl[:, todo], z[:, todo] = X0, ins, zs
 
     # final estimate on the inliers: depth-reweighted DLT, optional Gauss-Newton
@@ -562,6 +666,10 @@ def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: n
         if refine:
             wk = np.where(inl[:, idx], w[:, idx], 0.0)
             Xk = refine_points(geo.Rt, geo.f, xy[:, idx], wk, Xk.T).T
+            if soft_limit is not None and np.any(soft_limit > thr):
+                Xk, soft = _soft_views(geo, Xk, x[:, idx], y[:, idx], xy[:, idx], w[:, idx], inl[:, idx],
+                                       cand[:, idx] & ~fallback[idx][None], np.maximum(soft_limit, thr))
+                inl[:, idx] |= soft
         X[:, idx] = Xk
     X[:, ~keep] = np.nan
     # reprojection errors (raw pixels through the full camera models, or focal x normalised error); a used view
@@ -589,6 +697,32 @@ def _block(geo: _Geometry, uv: np.ndarray, xy: np.ndarray, cf: np.ndarray, pr: n
     inl[:, reason != 0] = False
     out.X[sl], out.inl[:, sl], out.view_err[:, sl], out.reason[sl], out.detected[:, sl] = (
         X.T, inl, view_err, reason, detected)
+    out.fallback[sl] = fallback & (reason == 0)
+
+
+def _soft_views(geo: _Geometry, X: np.ndarray, x: np.ndarray, y: np.ndarray, xy: np.ndarray, w: np.ndarray,
+                inl: np.ndarray, cand: np.ndarray, limit_px: np.ndarray, rounds: int = 2
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Re-refine points ``X (3, m)`` with the candidate views that missed the threshold but lie within
+    ``limit_px`` ``(C, 1)`` of the point, down-weighted by Tukey's biweight ``(1 - (e / limit)^2)^2`` (inliers keep
+    their full weight). A camera that is consistently a few pixels off (sync, calibration, detector bias) then
+    still pulls the point a little instead of being dropped, which keeps the view set, and so the point, stable from
+    frame to frame. Returns the points and the ``(C, m)`` views that got a weight."""
+    soft = np.zeros_like(inl)
+    live = np.ones(X.shape[1], dtype=bool)  # points still being re-refined (each point on its own: no batch effect)
+    for _ in range(rounds):
+        e2, z = geo.sq_errors(X, x, y)
+        r = np.sqrt(e2) * geo.f[:, None] / limit_px
+        now = cand & ~inl & (r < 1.0) & (z > 1e-9)
+        live &= now.any(0)
+        soft = np.where(live[None], now, soft)
+        idx = np.flatnonzero(live)
+        if not idx.size:
+            break
+        wt = np.where(inl[:, idx], w[:, idx],
+                      np.where(now[:, idx], w[:, idx] * (1.0 - np.minimum(r[:, idx], 1.0) ** 2) ** 2, 0.0))
+        X[:, idx] = refine_points(geo.Rt, geo.f, xy[:, idx], wt, X[:, idx].T, iterations=2).T
+    return X, soft
 
 
 _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -607,15 +741,17 @@ _SIN30 = np.sin(np.deg2rad(30.0))
 
 def _consensus(geo: _Geometry, x: np.ndarray, y: np.ndarray, coef: np.ndarray, w2: np.ndarray, cand: np.ndarray,
                thr: float, thr2: np.ndarray, prior: np.ndarray | None = None,
-               prior_radius_m: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               prior_radius_m: float = 0.15, fallback_factor: float = 0.0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pairwise hypothesise-and-verify over camera pairs for ``(C, M)`` hard points; returns X ``(3, M)``,
-    inliers ``(C, M)`` and the depths of X in every camera ``(C, M)``.
+    inliers ``(C, M)``, the depths of X in every camera ``(C, M)`` and ``(M,)`` the points kept by the fallback.
 
     Every camera pair proposes the DLT point of its two views (all pairs at once: each view's normal-equation
     term is computed once and a pair adds two of them; one batched 3x3 solve). Score of a pair's point: number
     of agreeing views first; among equal counts, the better-conditioned pair (larger angle between the two rays,
     up to 30 degrees) and then the smaller mean error. With a ``prior`` ``(3, M)``, points within
-    ``prior_radius_m`` of it come first.
+    ``prior_radius_m`` of it come first. Where no pair has two views within the threshold, the pair whose two views
+    agree best is kept if both are within ``fallback_factor`` times the (mean) threshold ``thr`` (0: never).
     """
     C, M = cand.shape
     ia, ib = geo.ia, geo.ib
@@ -633,7 +769,13 @@ def _consensus(geo: _Geometry, x: np.ndarray, y: np.ndarray, coef: np.ndarray, w
     py -= y[:, None]
     e2 = px * px
     e2 += py * py
-    inl = (e2 <= thr2[:, :, None]) & (z.reshape(C, K, M) > 1e-9)
+    z = z.reshape(C, K, M)
+    # each pair's error in its own two views (pixels): the fallback when no pair agrees within the threshold
+    if fallback_factor > 0:
+        kk = np.arange(K)
+        own = np.maximum(np.sqrt(e2[ia, kk]) * geo.f[ia, None], np.sqrt(e2[ib, kk]) * geo.f[ib, None])  # (K, M)
+        own[~((z[ia, kk] > 1e-9) & (z[ib, kk] > 1e-9) & np.isfinite(Xh[0]))] = np.inf
+    inl = (e2 <= thr2[:, :, None]) & (z > 1e-9)
     inl &= cand[:, None]
     count = np.count_nonzero(inl, axis=0)  # (K, M)
     err = np.sqrt(e2, out=e2)
@@ -678,11 +820,28 @@ def _consensus(geo: _Geometry, x: np.ndarray, y: np.ndarray, coef: np.ndarray, w
     # the returned inliers must agree with the returned X
     e2, z = geo.sq_errors(X, x, y)
     inliers &= e2 <= thr2
-    return X, inliers, z
+    # no pair agrees within the threshold: keep the pair that agrees best (its own two views within
+    # fallback_factor x the threshold), flagged, instead of a hole
+    fallback = np.zeros(M, dtype=bool)
+    if fallback_factor > 0:
+        none = np.count_nonzero(inliers, axis=0) < 2
+        if none.any():
+            kb = np.argmin(own[:, none], axis=0)
+            m = np.flatnonzero(none)
+            ok = own[kb, m] <= fallback_factor * thr
+            m, kb = m[ok], kb[ok]
+            if m.size:
+                X[:, m] = Xh[:, kb, m]
+                inliers[:, m] = False
+                inliers[ia[kb], m] = True
+                inliers[ib[kb], m] = True
+                z[:, m] = geo.project(X[:, m])[2]
+                fallback[m] = True
+    return X, inliers, z, fallback
 
 
 __all__ = [
     "REASONS", "REASON_OK", "REASON_TOO_FEW_VIEWS", "REASON_LOW_CONFIDENCE", "REASON_REPROJ_ERROR",
     "REASON_DEGENERATE", "REASON_TEMPORAL", "REASON_BONE", "TriangulationResult", "triangulate_weighted_dlt",
-    "triangulate", "refine_points",
+    "triangulate", "refine_points", "auto_threshold", "AUTO_BASE_PX",
 ]

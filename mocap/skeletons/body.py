@@ -1,5 +1,5 @@
-"""Body joint sets of 2D detectors and benchmarks: COCO-17, HALPE-26, OpenPose BODY_25 / BODY_25B, MediaPipe
-BlazePose 33, the Shelf/Campus 15-joint ground truth and the 4D-Association SKEL19.
+"""Body joint sets of 2D detectors and benchmarks: COCO-17, OpenPose COCO-18, HALPE-26, OpenPose BODY_25 /
+BODY_25B, MediaPipe BlazePose 33, the Shelf/Campus 15-joint ground truth and the 4D-Association SKEL19.
 
 Each set is written as ``(joint, parent)`` in data order; see :mod:`mocap.skeletons` for the naming rule.
 """
@@ -66,6 +66,15 @@ def halpe26() -> JointSet:
     order = COCO17_ORDER + ["head_top", "neck", "mid_hip", "left_big_toe", "right_big_toe", "left_small_toe",
                             "right_small_toe", "left_heel", "right_heel"]
     return build("halpe26", _order(spec, order), source="Halpe Full-Body (AlphaPose), 26-keypoint body")
+
+
+def coco18() -> JointSet:
+    """OpenPose COCO-18 (the original OpenPose COCO model): COCO-17's points plus the neck, in OpenPose's order."""
+    spec = _coco_head_arms("neck") + _legs("neck", feet=False) + [("neck", None)]
+    order = ["nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+             "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+             "right_eye", "left_eye", "right_ear", "left_ear"]
+    return build("coco18", _order(spec, order), extra_edges=_TORSO_EDGES, source="OpenPose COCO (doc/02_output.md)")
 
 
 def body25() -> JointSet:

@@ -98,7 +98,8 @@ def _register_builtin() -> None:
 
     for f in (body.coco17, wholebody.coco_wholebody133, body.halpe26, body.body25, body.body25b, body.mediapipe33,
               wholebody.mediapipe_hand21, wholebody.mediapipe_holistic, body.shelf15, body.skel19,
-              smplx_joints.smplx55, smplx_joints.smplx_with_extras, smplx_joints.smplx_with_extras_contour):
+              smplx_joints.smplx55, smplx_joints.smplx_with_extras, smplx_joints.smplx_with_extras_contour,
+              body.coco18, wholebody.body135):
         register_joint_set(f, f.__name__)
 
 

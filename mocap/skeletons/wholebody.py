@@ -1,10 +1,11 @@
-"""Whole-body joint sets (body + hands + face): COCO-WholeBody 133, the MediaPipe hand and MediaPipe Holistic."""
+"""Whole-body joint sets (body + hands + face): COCO-WholeBody 133, OpenPose BODY_135, the MediaPipe hand and
+MediaPipe Holistic."""
 
 from __future__ import annotations
 
 from mocap.skeletons._build import build
 from mocap.skeletons.base import JointSet
-from mocap.skeletons.body import COCO17_ORDER, _coco_head_arms, _legs, mediapipe33
+from mocap.skeletons.body import COCO17_ORDER, _coco_head_arms, _legs, body25b, mediapipe33
 from mocap.skeletons.parts import FACE68, FACE68_EDGES, FACE_MESH, hand_spec
 
 _TORSO_EDGES = [("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")]
@@ -25,6 +26,22 @@ def coco_wholebody133() -> JointSet:
     spec += hand_spec("left", "left_wrist") + hand_spec("right", "right_wrist")
     return build("coco_wholebody133", spec, extra_edges=_TORSO_EDGES + list(FACE68_EDGES),
                  source="COCO-WholeBody (Jin et al. 2020)")
+
+
+def body135() -> JointSet:
+    """OpenPose BODY_135 (experimental whole-body model): the 25 BODY_25B points, 20 left-hand and 20 right-hand
+    points (the 21-point hand without its wrist, which is the body's wrist), then 70 face points (the 68 iBUG points
+    and the right and left pupils)."""
+    body = body25b()
+    spec = [(j, body.joints[p] if p >= 0 else None) for j, p in zip(body.joints, body.parents)]
+    for side in ("left", "right"):
+        hand = hand_spec(side, f"{side}_wrist")
+        wrist = hand[0][0]
+        spec += [(j, f"{side}_wrist" if p == wrist else p) for j, p in hand[1:]]
+    spec += [(f, None) for f in FACE68] + [("right_pupil", "right_eye"), ("left_pupil", "left_eye")]
+    extra = [(body.joints[a], body.joints[b]) for a, b in body.extra_bones] + list(FACE68_EDGES)
+    return build("body135", spec, extra_edges=extra,
+                 source="OpenPose experimental_models BODY_135 (openpose_train); Pose2Sim skeletons.py")
 
 
 def mediapipe_hand21() -> JointSet:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mocap.cameras import CameraRig
-from mocap.errors import KeypointsError
+from mocap.errors import KeypointsError, MocapError
 from mocap.reconstruct.triangulation import (
     REASON_DEGENERATE,
     REASON_LOW_CONFIDENCE,
@@ -194,3 +194,72 @@ def test_blocked_triangulation_equals_single_block(rng, monkeypatch):
     for f in ("X", "reproj_error_px", "n_views", "used", "reason", "view_error_px", "confidence"):
         np.testing.assert_allclose(getattr(small, f), getattr(big, f), rtol=0, atol=1e-12, err_msg=f)
     assert (small.reason == 0).mean() > 0.9
+
+
+# --------------------------------------------------------------------------- thresholds, soft views, fallback
+def test_per_camera_thresholds_and_bad_thresholds(rig, rng):
+    X = _points(rng, 200)
+    uv = rig.project(X) + rng.normal(0, 0.5, (4, 200, 2))
+    uv[3] += 25.0  # camera 3 consistently 25 px off
+    tight = triangulate(rig, uv, reproj_threshold_px=15.0)
+    loose3 = triangulate(rig, uv, reproj_threshold_px=[15.0, 15.0, 15.0, 60.0])
+    assert tight.used[3].mean() < 0.1  # dropped almost everywhere at 15 px
+    assert loose3.used[3].mean() > 0.9 and loose3.used.sum() > tight.used.sum()
+    with pytest.raises(MocapError, match="one per camera"):
+        triangulate(rig, uv, reproj_threshold_px=[15.0, 15.0])
+    with pytest.raises(MocapError, match="positive"):
+        triangulate(rig, uv, reproj_threshold_px=[15.0, 15.0, 0.0, 15.0])
+    with pytest.raises(MocapError, match="'auto'"):
+        triangulate(rig, uv, reproj_threshold_px="wide")
+
+
+def test_auto_threshold_keeps_clean_data_and_widens_for_a_rig_that_disagrees(rig, rng):
+    X = _points(rng, 3000)
+    clean = rig.project(X) + rng.normal(0, 1.0, (4, 3000, 2))
+    bad = rng.random((4, 3000)) < 0.1
+    clean[bad] = rng.uniform([0, 0], [1280, 720], (int(bad.sum()), 2))
+    auto = triangulate(rig, clean, reproj_threshold_px="auto", refine=True, soft_factor=3.0)
+    fixed = triangulate(rig, clean, reproj_threshold_px=15.0, refine=True)
+    assert auto.meta["reproj_threshold_px"] == 15.0  # 1 px noise: the base threshold
+    assert auto.meta["resolved"]["soft_limit_px"] < 15.0  # so the soft views change nothing either
+    np.testing.assert_array_equal(auto.X, fixed.X)
+    # every camera off by 10-20 px in its own direction (a calibration a little off): most views would be rejected
+    off = clean + np.array([[12.0, 8.0], [-15.0, 5.0], [6.0, -18.0], [-9.0, -12.0]])[:, None]
+    fixed = triangulate(rig, off, reproj_threshold_px=15.0, refine=True)
+    auto = triangulate(rig, off, reproj_threshold_px="auto", refine=True, soft_factor=3.0)
+    assert auto.meta["reproj_threshold_px"] > 20.0
+    assert auto.used.sum() > 1.2 * fixed.used.sum()
+    assert (auto.reason == REASON_OK).mean() >= (fixed.reason == REASON_OK).mean()
+    # the random outliers (anywhere in the image) mostly stay out: only those landing by chance near the point
+    assert (auto.used & bad).sum() < 0.1 * bad.sum()
+
+
+def test_soft_views_pull_with_a_small_weight(rig, rng):
+    X = _points(rng, 300)
+    uv = rig.project(X) + rng.normal(0, 0.3, (4, 300, 2))
+    uv[2] += np.array([40.0, 0.0])  # beyond the 15 px threshold, within 3 x 15
+    hard = triangulate(rig, uv, refine=True)
+    soft = triangulate(rig, uv, refine=True, soft_factor=3.0)
+    assert hard.used[2].mean() < 0.05 and soft.used[2].mean() > 0.9
+    e_hard = hard.view_error_px[2]
+    e_soft = soft.view_error_px[2]
+    assert np.nanmean(e_soft) < np.nanmean(e_hard)  # camera 2 is explained better ...
+    assert np.nanmax(np.abs(soft.X - hard.X)) < 0.04  # ... by a small move of the points (metres)
+    far = uv.copy()
+    far[2] = rig.project(X)[2] + 200.0  # a gross outlier camera gets no weight
+    assert not triangulate(rig, far, refine=True, soft_factor=3.0).used[2].any()
+
+
+def test_fallback_keeps_the_best_pair_with_its_error(rig, rng):
+    X = _points(rng, 100)
+    uv = rig.project(X)
+    uv[2:] = np.nan  # two views only
+    uv[1] += np.array([0.0, 24.0])  # they disagree: each view ~12 px from the pair's point
+    dropped = triangulate(rig, uv, reproj_threshold_px=8.0)
+    assert (dropped.reason == REASON_REPROJ_ERROR).all()
+    kept = triangulate(rig, uv, reproj_threshold_px=8.0, fallback_factor=2.0)
+    assert (kept.reason == REASON_OK).all() and kept.meta["fallback"] == 100
+    assert (kept.reproj_error_px > 8.0).all() and (kept.n_views == 2).all()
+    assert np.nanmedian(np.linalg.norm(kept.X - X, axis=-1)) < 0.1
+    uv[1] += np.array([0.0, 60.0])  # too far apart: still a hole
+    assert (triangulate(rig, uv, reproj_threshold_px=8.0, fallback_factor=2.0).reason == REASON_REPROJ_ERROR).all()

@@ -215,3 +215,78 @@ def test_pose2sim_calibrated_recovers_every_camera_shift(pose2sim_mediapipe):
     for c in (1, 2, 3):
         found = est[c].offset_frames - base[c].offset_frames
         assert abs(found + 6) <= 1.0, (kp.camera_names[c], est[c].offset_frames)
+
+
+# --------------------------------------------------------------------------- several people per camera
+def _two_people(rig, rng, T: int = 140, bystander: bool = True) -> np.ndarray:
+    """(T, C, 3, J, 3): two moving people (1.5 m apart) in every camera, in a shuffled order per camera and frame,
+    plus (slot 2) a bystander seen by camera 1 only."""
+    a = _body_motion(T, rng)
+    b = _body_motion(T, np.random.default_rng(11)) + np.array([1.5, 0.0, 0.0])
+    kp = np.concatenate([_observe(rig, a, rng), _observe(rig, b, rng), np.full_like(_observe(rig, a, rng), np.nan)],
+                        axis=2)
+    if bystander:
+        c = _body_motion(T, np.random.default_rng(12)) + np.array([-1.5, 1.0, 0.0])
+        kp[:, 1, 2] = _observe(rig, c, rng)[:, 1, 0]
+    for t in range(T):
+        for cam in range(kp.shape[1]):
+            kp[t, cam] = kp[t, cam, rng.permutation(3)]
+    return kp
+
+
+@pytest.mark.parametrize(("cam", "shift"), [(2, 5), (3, -4), (1, 0)])
+def test_calibrated_several_people_matched_not_mixed(cam, shift, rng):
+    from mocap.sources.offset import estimate_offsets_calibrated
+    from tests.conftest import make_ring_rig
+
+    rig = make_ring_rig(4)
+    kp = _shift_camera(_two_people(rig, rng), cam, shift)
+    est = estimate_offsets_calibrated(rig, kp, max_offset_frames=15)
+    for c, e in enumerate(est):
+        assert e.offset_frames == pytest.approx(shift if c == cam else 0, abs=0.3), (c, e.offset_frames)
+        assert e.reliable and e.confidence > 0.5
+        assert e.method == "reprojection-multi" or c == 0
+    # slot 0 alone mixes the two people (their order is shuffled): that estimate is useless
+    single = estimate_offsets_calibrated(rig, kp, max_offset_frames=15, person=0)
+    assert single[1].method == "reprojection" and single[1].residual_px > 5 * est[1].residual_px
+
+
+def test_unreliable_estimates_report_zero_confidence_and_are_not_applied(rng):
+    from mocap.keypoints import Keypoints2D
+    from mocap.sources.offset import estimate_offsets_calibrated, synchronise
+    from tests.conftest import make_ring_rig
+
+    rig = make_ring_rig(4)
+    kp = _observe(rig, _body_motion(120, rng), rng)
+    kp[:, 1] = _observe(rig, _body_motion(120, np.random.default_rng(7)), rng)[:, 1]  # someone else entirely
+    kp = _shift_camera(kp, 3, 3)  # a real delay in camera 3
+    est = estimate_offsets_calibrated(rig, kp, max_offset_frames=15)
+    assert not est[1].reliable and est[1].confidence == 0.0 and est[1].note
+    assert est[3].reliable and est[3].offset_frames == pytest.approx(3, abs=0.3)
+    k2 = Keypoints2D(kp, "custom", rig.names, fps=30.0)
+    out, dec = synchronise(rig, k2, max_offset_frames=15)
+    assert dec["cam1"].applied == 0.0 and dec["cam1"].note
+    assert dec["cam3"].applied == pytest.approx(3, abs=0.3) and not dec["cam3"].note
+    assert out.meta["sync_offsets_frames"][1] == 0.0
+    # a minimum at the end of the searched range is not trusted
+    far = _shift_camera(_observe(rig, _body_motion(160, rng), rng), 2, 14)
+    e = estimate_offsets_calibrated(rig, far, max_offset_frames=10)[2]
+    assert not e.reliable and "end of the searched range" in e.note
+    # too few cameras or frames: nothing estimated
+    assert synchronise(rig.subset(rig.names[:2]), k2.select_cameras(rig.names[:2]))[1] == {}
+
+
+def test_shift_track_never_blends_two_people(rng):
+    from mocap.sources.offset import shift_track
+
+    T = 10
+    a = np.zeros((T, 2, 3, 3))
+    a[..., 2] = 1.0
+    a[:, 0, :, 0] = np.arange(T)[:, None] * 2.0 + 100  # person A moves 2 px per frame
+    a[:, 1, :, 0] = 900.0  # person B stands far away
+    a[:, :, 1, 1] = 300.0  # some height so the people have a size
+    a[5] = a[5, ::-1]  # the detector lists them the other way round in frame 5
+    out = shift_track(a, 0.5)
+    assert out[2, 0, 0, 0] == pytest.approx(105.0)  # same person in both frames: interpolated
+    assert out[4, 0, 0, 0] in (108.0, 900.0)  # frames 4 and 5 hold different people in slot 0: not blended
+    assert np.isnan(out[T - 1]).all()  # past the end
