@@ -89,6 +89,9 @@ def _pack_T(T: np.ndarray) -> np.ndarray:
     return np.concatenate([matrix_to_rotvec(T[:3, :3]), T[:3, 3]])
 
 
+#: board poses needed before the cluster-robust (per board pose) covariance is trusted.
+MIN_CLUSTERS = 10
+
 #: problems whose Jacobian has at most this many entries (rows x parameters) use dense steps (exact, few
 #: iterations); larger ones the sparse LSMR solver (memory and QR time).
 DENSE_MAX_ENTRIES = 4_000_000
@@ -280,7 +283,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     unc: dict[str, CameraUncertainty] = {}
     if uncertainty and converged and M:
         layout = (off_cam, off_board, F, int_off, n_k, refine, center_free, aspect_fixed, dist_free)
-        unc = _uncertainty(residuals, x, A, inlier, cams, layout, fixed_camera, fix_cameras)
+        unc = _uncertainty(residuals, x, A, inlier, cams, layout, fixed_camera, fix_cameras,
+                           [uv[masks[c] & inlier] for c in range(C)], frm_idx[inlier])
     Rc, tc, Rb, tb, Ks, Ds = unpack(x)
     out_cams = []
     for c in range(C):
@@ -300,7 +304,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
 
 
 def _uncertainty(residuals, x: np.ndarray, A, inlier: np.ndarray, cams: list[Camera], layout: tuple,  # noqa: ANN001
-                 fixed_camera: int, fix_cameras: bool) -> dict[str, CameraUncertainty]:
+                 fixed_camera: int, fix_cameras: bool, seen: list[np.ndarray], frames: np.ndarray,
+                 robust: bool = True) -> dict[str, CameraUncertainty]:
     """Per-camera standard deviations from the Jacobian at ``x`` (board poses eliminated by Schur complement)."""
     from scipy.optimize._numdiff import approx_derivative, group_columns
 
@@ -317,6 +322,11 @@ def _uncertainty(residuals, x: np.ndarray, A, inlier: np.ndarray, cams: list[Cam
     keep = np.array([i for i in range(n) if not off_board <= i < off_board + 6 * F], int)
     blocks = off_board + np.arange(6 * F).reshape(F, 6)
     cov = schur_covariance(J, keep, blocks, residual_sigma2(r, n))
+    if robust and F >= MIN_CLUSTERS:  # correlated errors within a board pose: the larger of the two estimates
+        cov_r = schur_covariance(J, keep, blocks, 1.0, clusters=np.repeat(frames, 2), r=r)
+        s = np.sqrt(np.clip(np.diag(cov_r), 0, None) / np.clip(np.diag(cov), 1e-300, None))
+        s = np.maximum(s, 1.0)
+        cov = cov * s[:, None] * s[None, :]
     pos = {int(i): k for k, i in enumerate(keep)}
     ref = "" if fix_cameras else cams[fixed_camera].name
     out = {}
@@ -344,10 +354,14 @@ def _uncertainty(residuals, x: np.ndarray, A, inlier: np.ndarray, cams: list[Cam
             di = [pos[o + n_k[c] + i] for i in range(int(dist_free[c].sum()))]
             q = x[o:o + n_k[c] + int(dist_free[c].sum())]
             fy = q[0] * cam.K[1, 1] / cam.K[0, 0] if aspect_fixed[c] else q[1]
-            K = np.array([[q[0], 0, cam.K[0, 2]], [0, fy, cam.K[1, 2]], [0, 0, 1.0]])
+            cx, cy = (q[n_k[c] - 2], q[n_k[c] - 1]) if center_free[c] else (cam.K[0, 2], cam.K[1, 2])
+            K = np.array([[q[0], 0, cx], [0, fy, cy], [0, 0, 1.0]])
             d = np.asarray(cam.dist, float).copy()
             d[dist_free[c]] = q[n_k[c]:]
             u.distortion_px = distortion_corner_std(cov[np.ix_(di, di)], dist_free[c], K, cam.size, d, cam.model)
+            if len(seen[c]):
+                u.distortion_seen_px = distortion_corner_std(cov[np.ix_(di, di)], dist_free[c], K, cam.size, d,
+                                                             cam.model, at_px=seen[c])
             u.focal = (float(q[0]), float(fy))
             fixed += [f"dist{i}" for i in np.flatnonzero(~dist_free[c])]
         else:

@@ -84,6 +84,10 @@ class IntrinsicsResult:
         dist_model: the pinhole distortion terms estimated (``k1`` ... ``full``), dist_reason why.
         center_fixed: the principal point was held at the image centre (poor coverage).
         given: where supplied intrinsics came from (``dist_model == "given"``; empty when estimated).
+        aspect_fixed: ``fy = fx`` was imposed (chosen by :mod:`mocap.calibration.selection`).
+        model_reasons: why each part of the model was chosen (uncertainties that decided it).
+        uncertainty: :class:`mocap.calibration.uncertainty.CameraUncertainty` of this camera alone (single-camera
+            calibrations; rigs carry theirs in the bundle adjustment result).
     """
 
     K: np.ndarray
@@ -101,6 +105,9 @@ class IntrinsicsResult:
     dist_reason: str = ""
     center_fixed: bool = False
     given: str = ""
+    aspect_fixed: bool = False
+    model_reasons: list[str] = field(default_factory=list)
+    uncertainty: object | None = None
 
     @property
     def dist_free(self) -> np.ndarray:

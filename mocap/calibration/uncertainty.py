@@ -50,6 +50,9 @@ class CameraUncertainty:
             axes together: ``sqrt(trace(cov))``), degrees.
         center_cov: ``(3, 3)`` covariance of the camera centre in the world frame, m^2.
         distortion_px: standard deviation of the distortion correction at the image corner, pixels.
+        distortion_seen_px: the same at the observed point farthest from the image centre (within the data).
+        focal_model_px: spread of ``fx`` among the intrinsic models the data could not tell apart (see
+            :mod:`mocap.calibration.selection`), pixels; added to ``fx``/``fy`` in :attr:`focal_rel`.
         relative_to: the camera the poses are relative to (the gauge), or ``""``.
         sigma_px: residual standard deviation the covariance was scaled with, pixels.
         focal: the camera's focal lengths ``(fx, fy)`` (for relative numbers).
@@ -65,6 +68,8 @@ class CameraUncertainty:
     rotation_deg: float = 0.0
     center_cov: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     distortion_px: float = 0.0
+    distortion_seen_px: float = 0.0
+    focal_model_px: float = 0.0
     relative_to: str = ""
     sigma_px: float = float("nan")
     focal: tuple[float, float] = (float("nan"), float("nan"))
@@ -77,14 +82,18 @@ class CameraUncertainty:
 
     @property
     def focal_rel(self) -> float:
-        """Largest relative focal-length standard deviation (0.031 = 3.1 %)."""
-        return float(max(self.fx / self.focal[0], self.fy / self.focal[1])) if np.isfinite(self.focal[0]) else 0.0
+        """Largest relative focal-length standard deviation, statistical and model spread together (0.031 = 3.1 %)."""
+        if not np.isfinite(self.focal[0]):
+            return 0.0
+        m = self.focal_model_px / self.focal[0]
+        return float(max(np.hypot(self.fx / self.focal[0], m), np.hypot(self.fy / self.focal[1], m)))
 
     def as_meta(self) -> dict:
         """Plain numbers for a calibration file's metadata (units in the key names)."""
         return {"fx_px": round(self.fx, 4), "fy_px": round(self.fy, 4), "cx_px": round(self.cx, 4),
                 "cy_px": round(self.cy, 4), "dist": [float(f"{v:.4g}") for v in self.dist],
                 "rotation_deg": round(self.rotation_deg, 5), "center_m": [round(float(v), 6) for v in self.center_m],
+                "focal_rel": round(self.focal_rel, 6), "focal_model_px": round(self.focal_model_px, 4),
                 "distortion_px": round(self.distortion_px, 4), "relative_to": self.relative_to,
                 "residual_sigma_px": round(float(self.sigma_px), 4)}
 
@@ -113,40 +122,54 @@ def residual_sigma2(r: np.ndarray, n_params: int) -> float:
 
 
 def schur_covariance(J: sparse.spmatrix | np.ndarray, keep: np.ndarray, blocks: np.ndarray, sigma2: float,
-                     rcond: float = 1e-10) -> np.ndarray:
+                     rcond: float = 1e-10, clusters: np.ndarray | None = None, r: np.ndarray | None = None
+                     ) -> np.ndarray:
     """Covariance of the ``keep`` parameters with the nuisance ``blocks`` eliminated (Schur complement).
 
     Args:
         J: ``(m, n)`` Jacobian of the residuals at the solution (sparse or dense).
         keep: ``(k,)`` column indices of the parameters of interest.
-        blocks: ``(B, b)`` column indices of the nuisance parameters, one row per independent block (e.g. a board
-            pose, ``b = 6``, or a 3D point, ``b = 3``); blocks must not share residual-free couplings.
-        sigma2: residual variance (see :func:`residual_sigma2`).
+        blocks: ``(B, b)`` column indices of the nuisance parameters, one row per block that no other block
+            shares a residual with (a board pose, ``b = 6``, or a 3D point, ``b = 3``).
+        sigma2: residual variance (see :func:`residual_sigma2`), the scale of the classic estimate.
         rcond: relative cut-off of the pseudo-inverses (unobservable directions get no variance instead of inf).
+        clusters: ``(m,)`` cluster id per residual (e.g. the board frame). With ``r`` ``(m,)`` (the residuals),
+            the cluster-robust "sandwich" estimate ``H^-1 (sum_g J_g^T r_g r_g^T J_g) H^-1`` is returned instead:
+            honest when errors within a cluster are correlated (board bending, unsynchronised cameras, blur).
 
     Returns:
         ``(k, k)`` covariance.
     """
     J = sparse.csc_matrix(J)
     keep = np.asarray(keep, int)
-    blocks = np.asarray(blocks, int).reshape(-1, np.shape(blocks)[-1] if np.ndim(blocks) > 1 else 1)
+    blocks = np.asarray(blocks, int)
+    blocks = blocks.reshape(-1, blocks.shape[-1] if blocks.ndim > 1 else 1)
     Jk = J[:, keep].toarray()
     A = Jk.T @ Jk
+    nb, b = blocks.shape
     if blocks.size:
         Je = J[:, blocks.ravel()]
-        D = (Je.T @ Je).toarray() if blocks.size <= 3000 else None
-        B = (sparse.csr_matrix(Jk.T) @ Je)
+        JeTJe = (Je.T @ Je).tocsr()
+        Dblk = np.stack([JeTJe[i * b:(i + 1) * b, i * b:(i + 1) * b].toarray() for i in range(nb)])
+        B = sparse.csr_matrix(Jk.T) @ Je
         B = B.toarray() if sparse.issparse(B) else np.asarray(B)
-        nb, b = blocks.shape
-        if D is None:  # large: assemble the diagonal blocks only
-            JeTJe = (Je.T @ Je).tocsr()
-            Dblk = np.stack([JeTJe[i * b:(i + 1) * b, i * b:(i + 1) * b].toarray() for i in range(nb)])
-        else:
-            Dblk = np.stack([D[i * b:(i + 1) * b, i * b:(i + 1) * b] for i in range(nb)])
         Dinv = _scaled_pinv(Dblk, rcond)
         Bb = B.reshape(len(keep), nb, b)
         A = A - np.einsum("knb,nbc,lnc->kl", Bb, Dinv, Bb)
-    return sigma2 * _scaled_pinv(0.5 * (A + A.T), rcond)
+    Sinv = _scaled_pinv(0.5 * (A + A.T), rcond)
+    if clusters is None or r is None:
+        return sigma2 * Sinv
+    # rows of H^-1 for the kept parameters: [S^-1, -S^-1 B D^-1]
+    ids, cl = np.unique(np.asarray(clusters), return_inverse=True)
+    R = sparse.csr_matrix((np.asarray(r, float), (np.arange(len(cl)), cl)), shape=(len(cl), len(ids)))
+    G = (sparse.csr_matrix(J.T) @ R).toarray()  # (n, G): per-cluster gradients J_g^T r_g
+    Gk = G[keep]
+    if blocks.size:
+        Ge = G[blocks.ravel()].reshape(nb, b, -1)
+        Gk = Gk - np.einsum("knb,nbc,ncg->kg", Bb, Dinv, Ge)
+    U = Sinv @ Gk
+    n_g = len(ids)
+    return (U @ U.T) * n_g / max(n_g - 1, 1)
 
 
 def _scaled_pinv(A: np.ndarray, rcond: float) -> np.ndarray:
@@ -190,8 +213,10 @@ def pose_uncertainty(rvec: np.ndarray, t: np.ndarray, cov6: np.ndarray) -> tuple
 
 
 def distortion_corner_std(cov_dist: np.ndarray, free: np.ndarray, K: np.ndarray, size: tuple[int, int],
-                          dist: np.ndarray, model: str = "pinhole", eps: float = 1e-6) -> float:
-    """Standard deviation (pixels) of the distortion displacement at the farthest image corner.
+                          dist: np.ndarray, model: str = "pinhole", eps: float = 1e-6,
+                          at_px: np.ndarray | None = None) -> float:
+    """Standard deviation (pixels) of the distortion displacement at the farthest image corner (or, with
+    ``at_px`` ``(n, 2)``, at the one of those pixels farthest from the principal point).
 
     Args:
         cov_dist: ``(k, k)`` covariance of the free coefficients; free: ``(D,)`` mask of which are free.
@@ -202,7 +227,7 @@ def distortion_corner_std(cov_dist: np.ndarray, free: np.ndarray, K: np.ndarray,
     if not free.any():
         return 0.0
     w, h = size
-    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], float)
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], float) if at_px is None else np.asarray(at_px, float)
     xy = np.stack([(corners[:, 0] - K[0, 2]) / K[0, 0], (corners[:, 1] - K[1, 2]) / K[1, 1]], -1)
     xy = xy[np.argmax(np.linalg.norm(xy, axis=1))]
     idx = np.flatnonzero(free)
