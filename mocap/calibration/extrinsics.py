@@ -233,6 +233,10 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
         Tw_ref = _inv(Tb)  # ref -> world
         rig = rig.transformed(Tw_ref[:3, :3], Tw_ref[:3, 3])
         board_poses = {f: Tw_ref @ T for f, T in board_poses.items()}
+        from mocap.calibration.uncertainty import transform_center_cov
+
+        for u in ba.uncertainty.values():
+            transform_center_cov(u, Tw_ref[:3, :3])
         rig.meta["world"] = f"board in frame {world_frame}: origin at its first corner, Z out of the printed side"
     else:
         rig.meta["world"] = f"camera '{ref}'"

@@ -291,3 +291,31 @@ def coverage_image(views: list[BoardDetection], image_size: tuple[int, int], sca
         for p in v.image_points * scale:
             cv2.circle(col, (int(p[0]), int(p[1])), 2, (0, 0, 255), -1)
     return col
+
+
+def single_camera_uncertainty(res: IntrinsicsResult, camera: str = "cam"):  # noqa: ANN201
+    """Standard deviations of one camera's intrinsics (:class:`~mocap.calibration.uncertainty.CameraUncertainty`)
+    from the Jacobian of its own board views (a one-camera bundle adjustment started at the solution).
+
+    Returns ``None`` when there are too few views to estimate it.
+    """
+    from mocap.calibration.bundle import bundle_adjust
+    from mocap.cameras.camera import Camera
+    from mocap.cameras.rig import CameraRig
+
+    if len(res.views) < 3 or res.given:
+        return None
+    cam = Camera(camera, res.image_size, res.K.copy(), res.dist.copy(), model=res.model)
+    poses = []
+    for rv, tv in zip(res.rvecs, res.tvecs):
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = cv2.Rodrigues(np.asarray(rv, float))[0], tv
+        poses.append(T)
+    obs = [(0, f, v) for f, v in enumerate(res.views)]
+    ba = bundle_adjust(CameraRig([cam]), poses, obs, refine_intrinsics=True, loss="linear", max_nfev=20,
+                       dist_free=[res.dist_free], center_free=[not res.center_fixed],
+                       aspect_fixed=[res.aspect_fixed])
+    u = ba.uncertainty.get(camera)
+    if u is not None:
+        u.relative_to = ""
+    return u

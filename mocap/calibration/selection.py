@@ -45,8 +45,8 @@ class ModelChoice:
 
     @property
     def label(self) -> str:
-        """E.g. ``"k1k2, principal point estimated, fx = fy"``."""
-        return (f"{self.dist_model}, principal point {'estimated' if self.center_free else 'at the image centre'}, "
+        """E.g. ``"distortion model 'k1k2', principal point estimated, fx = fy"``."""
+        return (f"distortion model '{self.dist_model}', principal point {'estimated' if self.center_free else 'at the image centre'}, "
                 f"{'fx = fy' if self.aspect_fixed else 'fx, fy'}")
 
 
