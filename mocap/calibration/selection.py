@@ -46,8 +46,9 @@ class ModelChoice:
     @property
     def label(self) -> str:
         """E.g. ``"distortion model 'k1k2', principal point estimated, fx = fy"``."""
-        return (f"distortion model '{self.dist_model}', principal point {'estimated' if self.center_free else 'at the image centre'}, "
-                f"{'fx = fy' if self.aspect_fixed else 'fx, fy'}")
+        pp = "estimated" if self.center_free else "at the image centre"
+        aspect = "fx = fy" if self.aspect_fixed else "fx, fy"
+        return f"distortion model '{self.dist_model}', principal point {pp}, {aspect}"
 
 
 def _z(value: float, std: float) -> float:

@@ -243,12 +243,10 @@ def distortion_corner_std(cov_dist: np.ndarray, free: np.ndarray, K: np.ndarray,
 
 
 def board_area_fraction(views: list, image_size: tuple[int, int]) -> float:
-    """Median fraction of the image the board's corners span in one view (convex hull area / image area)."""
-    import cv2
+    """Fraction of the image (cells of an 8 x 6 grid) in which the board's corners were seen in any view (0..1)."""
+    from mocap.calibration.intrinsics import coverage_fraction
 
-    w, h = image_size
-    fr = [cv2.contourArea(cv2.convexHull(v.image_points.astype(np.float32))) / (w * h) for v in views if v.n >= 3]
-    return float(np.median(fr)) if fr else 0.0
+    return coverage_fraction(views, image_size)
 
 
 def uncertainty_warnings(unc: CameraUncertainty, size: tuple[int, int], views: list | None = None) -> list[str]:
