@@ -19,6 +19,7 @@ the points triangulated by all cameras over time and names a camera whose error 
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,7 +235,8 @@ def _solve(prob: _Problem, huber_px: float, iterations: int = 30) -> tuple[float
         improved = False
         for _ in range(8):
             dc, dX, _, _ = _schur_step(r, Jc, Jp, w, free, lam)
-            cam1, X1 = cam + dc, X + dX
+            cam1, X1 = cam.copy(), X + dX
+            cam1[:, :prob.p] += dc
             c1 = _cost(prob.residuals(cam1, X1), prob.use, huber_px)
             if np.isfinite(c1) and c1 < cost:
                 rel = (cost - c1) / max(cost, 1e-12)
@@ -453,4 +455,117 @@ def refine_from_keypoints(rig: CameraRig, keypoints, *, min_conf: float = 0.5, r
                         int(prob.use.sum()), scale_note, held, rig.names[fixed])
 
 
-__all__ = ["RefineRefused", "RefineResult", "person_height_m", "refine_from_keypoints", "similarity"]
+
+
+
+# --------------------------------------------------------------------------- a camera that moved during a session
+@dataclass
+class DriftEvent:
+    """A camera whose reprojection error jumped: it probably moved (bumped, loosened mount)."""
+
+    camera: str
+    detected_s: float
+    changed_s: float
+    before_px: float
+    after_px: float
+
+    def message(self) -> str:
+        """One line naming the camera, the time and the fix."""
+        return (f"{self.camera} moved at {self.changed_s:.2f} s (its reprojection error went from "
+                f"{self.before_px:.1f} px to {self.after_px:.1f} px; noticed at {self.detected_s:.2f} s): fix the "
+                f"mount, then refine the calibration on the frames after it (`mocap calibrate refine`) or recalibrate")
+
+
+class DriftMonitor:
+    """Online bumped-camera detector: feed every frame's per-camera reprojection error, get events.
+
+    Each camera's error is compared with its own baseline (the median of its first ``baseline_s`` seconds); an
+    alarm is raised when the median over the last ``window_s`` seconds exceeds
+    ``max(factor * baseline, baseline + min_jump_px)``. The batch function :func:`camera_drift` runs this same
+    detector over a whole recording.
+
+    Args:
+        cameras: camera names; fps: frame rate, Hz.
+    """
+
+    def __init__(self, cameras: list[str], fps: float, window_s: float = 0.25, baseline_s: float = 2.0,
+                 factor: float = 2.5, min_jump_px: float = 5.0) -> None:
+        self.cameras, self.fps = list(cameras), float(fps)
+        self.window = max(3, int(round(window_s * fps)))
+        self.baseline_n = max(self.window, int(round(baseline_s * fps)))
+        self.factor, self.min_jump = factor, min_jump_px
+        self.history: list[np.ndarray] = []
+        self.baseline: np.ndarray | None = None
+        self.alarmed: set[int] = set()
+        self.frame = 0
+
+    def step(self, errors: np.ndarray) -> list[DriftEvent]:
+        """Per-camera error of one frame ``(C,)`` (pixels, NaN = no view) -> events raised at this frame."""
+        e = check_shape(np.asarray(errors, float), (len(self.cameras),), "errors")
+        self.frame += 1
+        if self.baseline is None:
+            self.history.append(e)
+            if len(self.history) == self.baseline_n:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    self.baseline = np.nanmedian(np.array(self.history), axis=0)
+                self.history = []
+            return []
+        self.history = [*self.history[-(self.window - 1):], e]
+        if len(self.history) < self.window:
+            return []
+        recent = np.array(self.history)
+        out = []
+        for c, name in enumerate(self.cameras):
+            base = float(self.baseline[c])
+            col = recent[:, c]
+            if c in self.alarmed or not np.isfinite(base) or np.isfinite(col).sum() * 2 <= self.window:
+                continue
+            now = float(np.nanmedian(col))
+            thr = max(self.factor * base, base + self.min_jump)
+            if now > thr:
+                over = np.flatnonzero(~(col <= thr))
+                first = self.frame - self.window + (int(over[0]) if len(over) else 0)
+                self.alarmed.add(c)
+                out.append(DriftEvent(name, (self.frame - 1) / self.fps, first / self.fps, base, now))
+        return out
+
+
+def view_errors_over_time(rig: CameraRig, keypoints, min_conf: float = 0.3,  # noqa: ANN001
+                          threshold_px: float = 15.0) -> np.ndarray:
+    """Per frame and camera, the median reprojection error of its views against points triangulated robustly by
+    all cameras (a moved camera's views are outvoted, and their error grows): ``(T, C)`` pixels, NaN = none."""
+    from mocap.reconstruct.triangulation import triangulate
+
+    data = _as_array(keypoints, rig)
+    uv = np.moveaxis(data[..., :2], 1, 0)
+    conf = np.moveaxis(data[..., 2], 1, 0)
+    res = triangulate(rig, uv, conf, min_conf=min_conf, reproj_threshold_px=threshold_px)
+    e = np.moveaxis(res.view_error_px, 0, 1).reshape(data.shape[0], len(rig), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(e, axis=-1)
+
+
+def camera_drift(rig: CameraRig, keypoints, fps: float | None = None, **monitor) -> tuple[np.ndarray,  # noqa: ANN001
+                                                                                            list[DriftEvent]]:
+    """Per-camera reprojection trend over a recording and the cameras that moved during it.
+
+    Args:
+        rig: the calibration; keypoints: as :func:`refine_from_keypoints`; fps: frame rate (default: the
+            keypoints' own).
+        **monitor: options of :class:`DriftMonitor` (``window_s``, ``factor``, ``min_jump_px``, ...).
+
+    Returns:
+        ``(T, C)`` per-frame error per camera (pixels) and the events (each camera at most once).
+    """
+    fps = float(fps if fps is not None else getattr(keypoints, "fps", 30.0))
+    series = view_errors_over_time(rig, keypoints)
+    mon = DriftMonitor(rig.names, fps, **monitor)
+    events = []
+    for row in series:
+        events += mon.step(row)
+    return series, events
+
+__all__ = ["DriftEvent", "DriftMonitor", "RefineRefused", "RefineResult", "camera_drift", "person_height_m",
+           "refine_from_keypoints", "similarity", "view_errors_over_time"]
