@@ -195,6 +195,18 @@ def _cost(r: np.ndarray, use: np.ndarray, k: float) -> float:
     return float(np.sum(np.where(e <= k, 0.5 * e * e, k * e - 0.5 * k * k)))
 
 
+def _inv3(M: np.ndarray) -> np.ndarray:
+    """Inverses of ``(N, 3, 3)`` matrices by the adjugate (LAPACK's batched inverse is slow for tiny blocks)."""
+    a, b, c = M[:, 0, 0], M[:, 0, 1], M[:, 0, 2]
+    d, e, f = M[:, 1, 0], M[:, 1, 1], M[:, 1, 2]
+    g, h, i = M[:, 2, 0], M[:, 2, 1], M[:, 2, 2]
+    A = np.stack([np.stack([e * i - f * h, c * h - b * i, b * f - c * e], -1),
+                  np.stack([f * g - d * i, a * i - c * g, c * d - a * f], -1),
+                  np.stack([d * h - e * g, b * g - a * h, a * e - b * d], -1)], -2)
+    det = a * A[:, 0, 0] + b * A[:, 1, 0] + c * A[:, 2, 0]
+    return A / np.where(np.abs(det) > 1e-300, det, 1e-300)[:, None, None]
+
+
 def _schur_step(r, Jc, Jp, w, free: np.ndarray, lam: float):  # noqa: ANN001, ANN202
     """One damped Gauss-Newton step (points eliminated). Returns (camera step (C, p), point step (N, 3), S)."""
     ww = w[..., None, None]
@@ -205,7 +217,7 @@ def _schur_step(r, Jc, Jp, w, free: np.ndarray, lam: float):  # noqa: ANN001, AN
     gp = np.einsum("ncki,nck->ni", Jp * ww, r)
     C, p = U.shape[0], U.shape[1]
     Vd = V + lam * np.einsum("nii->ni", V)[..., None] * np.eye(3) + 1e-12 * np.eye(3)
-    Vinv = np.linalg.inv(Vd)
+    Vinv = _inv3(Vd)
     Y = np.einsum("ncij,njk->ncik", W, Vinv)
     S = -np.einsum("ncik,ndjk->cidj", Y, W).reshape(C * p, C * p)
     Ud = U + lam * np.einsum("cii->ci", U)[..., None] * np.eye(p)
@@ -287,19 +299,45 @@ def _evaluate(rig: CameraRig, data: np.ndarray, min_conf: float, threshold: floa
                 for c, n in enumerate(rig.names)}
 
 
-def person_height_m(X: np.ndarray, joint_set: str) -> float:
+#: joints used by default (by name): the body's, whose position detectors agree on across views (face and hand
+#: landmarks carry view-dependent biases that a rig would bend to fit).
+BODY_JOINTS = ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+               "right_heel", "left_foot_index", "right_foot_index", "left_big_toe", "right_big_toe", "neck",
+               "mid_hip", "pelvis")
+
+
+def body_joint_indices(joint_set: str | None, n_joints: int) -> np.ndarray:
+    """Indices of :data:`BODY_JOINTS` in a joint set (all joints when the set's names are unknown)."""
+    if joint_set:
+        from mocap.keypoints._common import joint_names
+
+        try:
+            names = joint_names(joint_set, n_joints)
+        except Exception:  # an unknown joint set: use every joint
+            names = []
+        idx = [i for i, n in enumerate(names) if n in BODY_JOINTS]
+        if len(idx) >= 6:
+            return np.array(idx)
+    return np.arange(n_joints)
+
+
+def person_height_m(X: np.ndarray, joint_set: str | list[str]) -> float:
     """Median standing height (metres) implied by 3D keypoints ``(T, J, 3)`` of one person.
 
     Uses the legs and trunk (ankle-knee, knee-hip, hip-shoulder, both sides), whose sum is about the shoulder height
     above the ankle, 0.779 of the stature (anthropometric tables: ankle 0.039 H, shoulder 0.818 H). An
     approximation: good to a few per cent for adults, worse for a detector whose "hip" or "shoulder" sits elsewhere.
 
+    Args:
+        X: ``(T, J, 3)`` metres; joint_set: its joint-set name, or the ``J`` joint names.
+
     Raises:
         CalibrationError: the joint set has no named hips, knees, ankles and shoulders.
     """
     from mocap.keypoints._common import joint_names
 
-    names = joint_names(joint_set, X.shape[-2])
+    names = list(joint_set) if not isinstance(joint_set, str) else joint_names(joint_set, X.shape[-2])
     try:
         idx = {k: names.index(k) for k in ("left_ankle", "left_knee", "left_hip", "left_shoulder", "right_ankle",
                                             "right_knee", "right_hip", "right_shoulder")}
@@ -318,7 +356,8 @@ def person_height_m(X: np.ndarray, joint_set: str) -> float:
 def refine_from_keypoints(rig: CameraRig, keypoints, *, min_conf: float = 0.5, refine_focal: bool = False,  # noqa: ANN001
                           height: float | None = None, joint_set: str | None = None, reference: str | None = None,
                           max_frames: int = 400, min_frames: int = MIN_FRAMES, min_travel_m: float = MIN_TRAVEL_M,
-                          huber_px: float = 3.0, rounds: int = 3, holdout: bool = True) -> RefineResult:
+                          huber_px: float = 3.0, rounds: int = 3, holdout: bool = True,
+                          joints: str | np.ndarray = "body") -> RefineResult:
     """Refine camera poses (and optionally focal lengths) from associated 2D keypoints of moving people.
 
     Args:
@@ -337,6 +376,8 @@ def refine_from_keypoints(rig: CameraRig, keypoints, *, min_conf: float = 0.5, r
         huber_px: Huber loss threshold, pixels.
         rounds: view re-selection rounds (robust triangulation with a shrinking threshold, then a solve).
         holdout: fit on even frames and report errors on odd ones (honest before/after numbers).
+        joints: ``"body"`` (default: the joints of :data:`BODY_JOINTS` when the joint set is known), ``"all"``,
+            or joint indices.
 
     Returns:
         :class:`RefineResult`.
@@ -349,6 +390,18 @@ def refine_from_keypoints(rig: CameraRig, keypoints, *, min_conf: float = 0.5, r
     data = _as_array(keypoints, rig)
     if joint_set is None and hasattr(keypoints, "joint_set"):
         joint_set = keypoints.joint_set
+    J = data.shape[3]
+    sel = (body_joint_indices(joint_set, J) if isinstance(joints, str) and joints == "body"
+           else np.arange(J) if isinstance(joints, str) else np.asarray(joints, int))
+    names = None
+    if joint_set:
+        from mocap.keypoints._common import joint_names
+
+        try:
+            names = [joint_names(joint_set, J)[i] for i in sel]
+        except Exception:  # unknown joint set: no names (a height then cannot be used)
+            names = None
+    data = data[:, :, :, sel]
     T, C = data.shape[:2]
     if C < 2:
         raise RefineRefused("refinement needs at least 2 cameras")
@@ -413,10 +466,10 @@ def refine_from_keypoints(rig: CameraRig, keypoints, *, min_conf: float = 0.5, r
     s, R, t = similarity(new.centers, rig.centers, with_scale=True)
     scale_note = "from the original calibration (similarity over the camera centres)"
     if height is not None:
-        if joint_set is None:
+        if names is None:
             raise CalibrationError("a height needs the keypoints' joint set", hint="pass joint_set")
         Xr = triangulate(new, uv, cf, min_conf=min_conf, reproj_threshold_px=threshold, refine=True).X
-        h = np.nanmedian([person_height_m(Xr[:, q], joint_set) for q in range(Xr.shape[1])])
+        h = np.nanmedian([person_height_m(Xr[:, q], names) for q in range(Xr.shape[1])])
         s = float(height / h)
         _, R, t = similarity(s * new.centers, rig.centers, with_scale=False)
         scale_note = f"from the stated height {height:.2f} m"
