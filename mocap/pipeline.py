@@ -60,7 +60,8 @@ def _match_rig(rig: CameraRig, names: Sequence[str], calib: Path) -> CameraRig:
 def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str | Path, *,
                  backend: str = "mediapipe", workers: int | None = None, max_frames: int | None = None,
                  cutoff_hz: float | None = 6.0, sync: str = "auto", report: bool = True, overlay_every: int = 0,
-                 fit_model: str | None = None, export_formats: Sequence[str] = ()) -> PipelineResult:
+                 fit_model: str | None = None, export_formats: Sequence[str] = (),
+                 refine_calib: bool = False) -> PipelineResult:
     """Run detection, triangulation, filtering and reporting on synchronised videos of a calibrated rig.
 
     Args:
@@ -78,6 +79,8 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         overlay_every: write a detection overlay PNG every N frames per camera (0: none).
         fit_model: body model to fit (``"anny"`` or ``"smplx"``), or None.
         export_formats: animation formats to write (``"bvh"``, ``"fbx"``, ``"glb"``, ``"c3d"``, ``"trc"``).
+        refine_calib: refine the camera poses on this session's people (:mod:`mocap.calibration.refine`) and
+            triangulate with the refined rig (written to ``calib_refined.toml``); kept as is when refused.
 
     Returns:
         A :class:`PipelineResult`. Every stage's output is on disk before the next starts.
@@ -120,6 +123,12 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         t0 = time.perf_counter()
         kp2d, extras["sync"] = _sync_stage(rig, kp2d)
         timings["sync"] = time.perf_counter() - t0
+    if refine_calib:  # people-based refinement of the rig (mocap.calibration.refine)
+        from mocap.calibration.refine import refine_for_pipeline
+
+        t0 = time.perf_counter()
+        rig, extras["refine_calib"] = refine_for_pipeline(rig, kp2d, out)
+        timings["refine calibration"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     kp3d = triangulate_keypoints(rig, kp2d, calib_source=str(calib), keypoints_source=str(outputs["keypoints2d"]))

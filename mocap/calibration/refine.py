@@ -620,5 +620,54 @@ def camera_drift(rig: CameraRig, keypoints, fps: float | None = None, **monitor)
         events += mon.step(row)
     return series, events
 
+
+
+def sync_keypoints(rig: CameraRig, kp2d, min_confidence: float = 0.5, min_offset: float = 0.5):  # noqa: ANN001, ANN201
+    """Resample the 2D tracks of cameras confidently out of sync (as ``mocap run`` does before triangulating):
+    an unsynchronised camera would otherwise bend the refined rig. Returns ``(keypoints, {camera: offset})``."""
+    from mocap.sources.offset import apply_offsets, estimate_offsets_calibrated
+
+    if kp2d.n_cameras < 3 or kp2d.n_frames < 20:
+        return kp2d, {}
+    est = estimate_offsets_calibrated(rig, kp2d, max_offset_frames=max(2, min(30, kp2d.n_frames // 3)))
+    off = [e.offset_frames if e.confidence >= min_confidence and abs(e.offset_frames) >= min_offset else 0.0
+           for e in est]
+    return (apply_offsets(kp2d, off) if any(off) else kp2d), dict(zip(kp2d.camera_names, off))
+
+
+def refine_for_pipeline(rig: CameraRig, kp2d, out_dir, **options):  # noqa: ANN001, ANN201
+    """The ``mocap run --refine-calib`` step: refine the rig on the session's own (synchronised) 2D keypoints,
+    write ``calib_refined.toml`` into ``out_dir`` and return ``(rig to use, info)``.
+
+    A refusal (the motion cannot constrain the rig) or a refinement that does not lower the reprojection error
+    keeps the original rig, and ``info["kept_original"]`` says why; nothing is lost either way.
+    """
+    from pathlib import Path
+
+    from mocap.cameras.formats import write_calibration
+
+    try:
+        res = refine_from_keypoints(rig, kp2d, **options)
+    except RefineRefused as e:
+        log.warning("calibration refinement refused: %s; keeping the calibration", e)
+        return rig, {"kept_original": str(e)}
+    for line in res.lines():
+        log.info(line)
+    info = {"before_px": res.before_px, "after_px": res.after_px, "rotation_change_deg": res.rotation_change_deg,
+            "center_change_m": res.center_change_m}
+    if not res.mean_after_px < res.mean_before_px:
+        info["kept_original"] = (f"refinement did not lower the reprojection error ({res.mean_before_px:.2f} -> "
+                                 f"{res.mean_after_px:.2f} px)")
+        log.warning("calibration refinement: %s; keeping the calibration", info["kept_original"])
+        return rig, info
+    for cam, u in zip(res.rig, res.uncertainty.values()):
+        cam.meta["uncertainty"] = u.as_meta()
+    path = Path(out_dir) / "calib_refined.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_calibration(res.rig, path)
+    info["path"] = str(path)
+    return res.rig, info
+
 __all__ = ["DriftEvent", "DriftMonitor", "RefineRefused", "RefineResult", "camera_drift", "person_height_m",
-           "refine_from_keypoints", "similarity", "view_errors_over_time"]
+           "refine_for_pipeline", "refine_from_keypoints", "similarity", "sync_keypoints",
+           "view_errors_over_time"]

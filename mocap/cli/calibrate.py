@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     from mocap.cli.calibrate_convert import add_convert_parser
 
     add_convert_parser(subsub, parents)
+    from mocap.cli.calibrate_refine import add_people_parsers
+
+    add_people_parsers(subsub, parents)
 
     def _help(_args: argparse.Namespace) -> int:
         p.print_help()
@@ -182,6 +185,7 @@ def print_uncertainty(cal) -> None:  # noqa: ANN001
 
 def run(args: argparse.Namespace) -> int:  # kept for the lead's registry
     """Dispatch (subcommands set their own func); without one, point at the help."""
-    print("usage: mocap calibrate {board,run,extrinsics,intrinsics,wizard,convert} ... (see `mocap calibrate --help`)",
+    print("usage: mocap calibrate {board,run,extrinsics,intrinsics,wizard,convert,refine,selfcal} ... "
+          "(see `mocap calibrate --help`)",
           file=sys.stderr)
     return 2
