@@ -84,3 +84,26 @@ def test_run_refine_calib_on_pose2sim_demo(pose2sim_single, tmp_path):
     assert after < before
     assert set(info["center_change_m"]) == {v.stem for v in videos}
     assert (tmp_path / "out/calib_refined.toml").is_file()
+
+
+def test_run_has_refine_calib_flag(monkeypatch, tmp_path, capsys):
+    """`mocap run --refine-calib` reaches run_pipeline(refine_calib=True) and reports what became of the rig (the
+    pipeline itself with refinement runs for real in test_run_refine_calib_on_pose2sim_demo)."""
+
+    seen = {}
+
+    class _Res:
+        extras = {"refine_calib": {"kept_original": "the people barely move"}}
+
+    def fake(videos, calib, out, **kw):  # noqa: ANN001, ANN202
+        seen.update(kw)
+        return _Res()
+
+    monkeypatch.setattr("mocap.pipeline.run_pipeline", fake)
+    monkeypatch.setattr("mocap.cli.demo.print_summary", lambda *a, **k: None)
+    for n in ("cam1", "cam2"):
+        (tmp_path / f"{n}.mp4").write_bytes(b"")
+    rc = main(["run", "--videos", str(tmp_path / "cam1.mp4"), str(tmp_path / "cam2.mp4"), "--calib",
+               str(tmp_path / "c.toml"), "--out", str(tmp_path / "o"), "--refine-calib"])
+    assert rc == 0 and seen["refine_calib"] is True
+    assert "calibration kept: the people barely move" in capsys.readouterr().out
