@@ -44,6 +44,8 @@ def _inv(T: np.ndarray) -> np.ndarray:
 
 def board_pose(det: BoardDetection, intr: IntrinsicsResult) -> np.ndarray | None:
     """4x4 board-to-camera transform of one view by planar PnP, or ``None`` when it fails."""
+    if det.collinear:
+        return None
     obj = det.object_points.astype(np.float64)
     if intr.model == "fisheye":
         xy = cv2.fisheye.undistortPoints(det.image_points.reshape(-1, 1, 2), intr.K, intr.dist).reshape(-1, 2)

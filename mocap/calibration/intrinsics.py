@@ -200,10 +200,11 @@ def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int
     if model not in INTRINSIC_MODELS:
         raise CalibrationError(f"unknown intrinsic model {model!r}; expected one of {INTRINSIC_MODELS}")
     name = f"camera '{camera}'" if camera else "camera"
-    views = [v for v in views if v.n >= 6]
+    views = [v for v in views if v.n >= 6 and not v.collinear]  # corners on one line: no homography
     if len(views) < min_views:
         raise CalibrationError(
-            f"{name}: only {len(views)} usable board views (>= 6 corners each); intrinsics need at least {min_views}",
+            f"{name}: only {len(views)} usable board views (>= 6 corners each, not all on one line); intrinsics need "
+            f"at least {min_views}",
             hint="record more frames with the whole board visible, at different positions and tilts")
     reason = ""
     if model != "pinhole":

@@ -102,3 +102,19 @@ def test_uncertainty_in_toml_round_trip(tmp_path, rng):
     assert back["cam0"].meta["uncertainty"]["center_m"] == [0.0, 0.0, 0.0]
     assert back["cam1"].meta["uncertainty"]["center_m"][0] > 0
     assert "relative to camera 'cam0'" in back.meta["uncertainty"]
+
+
+def test_view_with_collinear_corners_is_skipped(rng):
+    """A view whose corners lie on one board row (no homography) used to make OpenCV's initialisation fail."""
+    from mocap.calibration.detection import BoardDetection
+    from mocap.calibration.intrinsics import calibrate_intrinsics
+
+    board = load_board("charuco_a3")
+    rig = arc_rig(1, radius=1.5, size=(640, 480), f=560)
+    dets = _observe(rig, random_board_poses(board, 10, seed=5, spread=0.3, max_tilt_deg=40), board, rng)["cam0"]
+    d = dets[0]
+    row = np.flatnonzero(np.isclose(d.object_points[:, 1], d.object_points[0, 1]))[:6]
+    line = BoardDetection(99, d.ids[row], d.image_points[row], d.object_points[row], d.image_size)
+    assert line.collinear and not d.collinear and len(row) == 6
+    res = calibrate_intrinsics([line, *dets], (640, 480))
+    assert all(v.frame != 99 for v in res.views) and res.rms < 0.5
