@@ -10,9 +10,10 @@ pose constrains the others (the board's depth seen by one camera pins down anoth
    (``|value| >= SIGNIFICANT_Z`` standard deviations);
 3. aspect ratio: ``fy = fx`` (square pixels) unless they differ significantly.
 
-The models the data could not tell apart from the chosen one (a rejected extra term) are kept: the spread of the
-focal length among them is added to its statistical uncertainty (``CameraUncertainty.focal_model_px``), so a
-focal length that depends on an undecidable modelling choice is reported as uncertain.
+The models the data could not tell apart from the chosen one (every trial differs from it only by changes the data
+did not support) are kept: the spread of each camera's focal length and centre among them is added to the
+statistical uncertainty (``CameraUncertainty.focal_model_px``, ``center_model_m``), so a value that depends on an
+undecidable modelling choice is reported as uncertain.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class ModelChoice:
     center_free: bool = False
     aspect_fixed: bool = True
     reasons: list[str] = field(default_factory=list)
-    focal_alternatives: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -90,6 +90,7 @@ def select_models(rig, board_poses, observations, fixed_camera: int, refine: lis
     # 1. principal point and aspect ratio, with the starting distortion model
     trial = {c: ModelChoice(choice[c].dist_model, True, False) for c in free}
     res = run(trial)
+    trials = [res.rig]  # every trial differs from the final model only by changes the data could not support
     for c in free:
         u = res.uncertainty.get(rig[c].name)
         if u is None:
@@ -103,8 +104,6 @@ def select_models(rig, board_poses, observations, fixed_camera: int, refine: lis
         ch.aspect_fixed = z < SIGNIFICANT_Z
         ch.reasons.append(f"fy - fx = {K[1, 1] - K[0, 0]:+.1f} px ({z:.1f} sigma) -> "
                           + ("fx = fy" if ch.aspect_fixed else "fx and fy estimated"))
-        if ch.aspect_fixed or not ch.center_free:  # the data cannot reject the freer model: keep its focal length
-            ch.focal_alternatives.append(float(K[0, 0]))
         if ch.aspect_fixed:
             base[c].K[1, 1] = base[c].K[0, 0]
         if not ch.center_free:
@@ -125,6 +124,7 @@ def select_models(rig, board_poses, observations, fixed_camera: int, refine: lis
         if not tried:
             break
         tres = run(trial)
+        trials.append(tres.rig)
         for c in tried:
             u = tres.uncertainty.get(rig[c].name)
             new = dist_free_mask(trial[c].dist_model, 5) & ~dist_free_mask(choice[c].dist_model, 5)
@@ -136,16 +136,23 @@ def select_models(rig, board_poses, observations, fixed_camera: int, refine: lis
             else:
                 choice[c].reasons.append(f"{trial[c].dist_model}: added terms at {min(zs):.1f} sigma (< "
                                          f"{SIGNIFICANT_Z:g}) -> not supported by the data")
-                choice[c].focal_alternatives.append(float(trial_focal(tres, rig[c].name)))
                 growing.discard(c)
     final = run(choice)
-    for c in free:
+    for c in cams:  # model spread: how far the plausible models put each camera's focal length and centre
         n = rig[c].name
         u = final.uncertainty.get(n)
-        if u is not None:
-            f = final.rig[c].K[0, 0]
-            alts = choice[c].focal_alternatives
-            u.focal_model_px = float(max((abs(a - f) for a in alts), default=0.0))
+        if u is None or final.converged is False:
+            continue
+        K, cen = final.rig[c].K, final.rig[c].center
+        if c in choice:
+            u.focal_model_px = float(max((max(abs(r[c].K[0, 0] - K[0, 0]), abs(r[c].K[1, 1] - K[1, 1]))
+                                          for r in trials), default=0.0))
+        if c != fixed_camera:
+            d = np.max(np.abs(np.stack([r[c].center for r in trials]) - cen), axis=0)
+            u.center_cov = u.center_cov + np.diag(d ** 2)
+            u.center_model_m = d
+    for c in free:
+        n = rig[c].name
         log.info("%s intrinsic model: %s (%s)", n, choice[c].label, "; ".join(choice[c].reasons))
     return final, choice
 

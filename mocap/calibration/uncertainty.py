@@ -52,7 +52,10 @@ class CameraUncertainty:
         distortion_px: standard deviation of the distortion correction at the image corner, pixels.
         distortion_seen_px: the same at the observed point farthest from the image centre (within the data).
         focal_model_px: spread of ``fx`` among the intrinsic models the data could not tell apart (see
-            :mod:`mocap.calibration.selection`), pixels; added to ``fx``/``fy`` in :attr:`focal_rel`.
+            :mod:`mocap.calibration.selection`), pixels; added to ``fx``/``fy`` in :attr:`focal_rel`,
+            :attr:`fx_total`, :attr:`fy_total`.
+        center_model_m: ``(3,)`` spread of the centre among those models, metres (already included in
+            ``center_cov``).
         relative_to: the camera the poses are relative to (the gauge), or ``""``.
         sigma_px: residual standard deviation the covariance was scaled with, pixels.
         focal: the camera's focal lengths ``(fx, fy)`` (for relative numbers).
@@ -70,6 +73,7 @@ class CameraUncertainty:
     distortion_px: float = 0.0
     distortion_seen_px: float = 0.0
     focal_model_px: float = 0.0
+    center_model_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
     relative_to: str = ""
     sigma_px: float = float("nan")
     focal: tuple[float, float] = (float("nan"), float("nan"))
@@ -79,6 +83,16 @@ class CameraUncertainty:
     def center_m(self) -> np.ndarray:
         """``(3,)`` standard deviation of the centre along the world axes, metres."""
         return np.sqrt(np.clip(np.diag(self.center_cov), 0, None))
+
+    @property
+    def fx_total(self) -> float:
+        """Standard deviation of ``fx`` including the model spread, pixels."""
+        return float(np.hypot(self.fx, self.focal_model_px))
+
+    @property
+    def fy_total(self) -> float:
+        """Standard deviation of ``fy`` including the model spread, pixels."""
+        return float(np.hypot(self.fy, self.focal_model_px))
 
     @property
     def focal_rel(self) -> float:

@@ -46,7 +46,7 @@ def test_projected_boards_truth_within_two_sigma():
             res = calibrate_extrinsics(dets, _intr(rig, 0.01), refine_intrinsics=True, select_models=False)
         for n, e in relative_errors(rig, res.rig).items():
             u = res.bundle.uncertainty[n]
-            hits_f += list(np.abs(e["focal"]) < 2 * np.array([u.fx, u.fy]))
+            hits_f += list(np.abs(e["focal"]) < 2 * np.array([u.fx_total, u.fy_total]))
             if n != rig[0].name:
                 hits_c += list(np.abs(e["center"]) < 2 * u.center_m)
     assert np.mean(hits_f) >= 0.9 and np.mean(hits_c) >= 0.9, (np.mean(hits_f), np.mean(hits_c))
@@ -60,7 +60,7 @@ def test_rendered_boards_truth_within_two_sigma():
         truth, cal = rendered_trial(seed, n_views=14)
         for n, e in relative_errors(truth, cal.rig).items():
             u = cal.uncertainty[n]
-            hits_f += list(np.abs(e["focal"]) < 2 * np.array([u.fx, u.fy]))
+            hits_f += list(np.abs(e["focal"]) < 2 * np.array([u.fx_total, u.fy_total]))
             if n != truth[0].name:
                 hits_c += list(np.abs(e["center"]) < 2 * u.center_m)
     assert np.mean(hits_f) >= 0.85 and np.mean(hits_c) >= 0.85, (np.mean(hits_f), np.mean(hits_c))
