@@ -79,7 +79,8 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
                  fps: float | None = None, backend: str | None = None, workers: int | None = None,
                  max_frames: int | None = None, cutoff_hz: float | None = 6.0, sync: str = "auto",
                  people: str = "auto", max_people: int | None = None, report: bool = True, overlay_every: int = 0,
-                 fit_model: str | None = None, export_formats: Sequence[str] = ()) -> PipelineResult:
+                 fit_model: str | None = None, export_formats: Sequence[str] = (),
+                 refine_calib: bool = False) -> PipelineResult:
     """Run detection (or import), synchronisation, triangulation of every person, filtering and reporting on
     the recordings of a calibrated rig.
 
@@ -112,6 +113,8 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         fit_model: body model to fit to every person (``"anny"`` or ``"smplx"``), or None.
         export_formats: animation formats to write per person (``"bvh"``, ``"fbx"``, ``"glb"``, ``"c3d"``,
             ``"trc"``).
+        refine_calib: refine the camera poses on this session's people (:mod:`mocap.calibration.refine`) and
+            triangulate with the refined rig (written to ``calib_refined.toml``); kept as is when refused.
 
     Returns:
         A :class:`PipelineResult`. Every stage's output is on disk before the next starts: ``keypoints3d.npz``
@@ -172,6 +175,12 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         for line in describe_sync(extras["sync"]):
             log.info("%s", line)
         timings["sync"] = time.perf_counter() - t0
+    if refine_calib:  # people-based refinement of the rig (mocap.calibration.refine)
+        from mocap.calibration.refine import refine_for_pipeline
+
+        t0 = time.perf_counter()
+        rig, extras["refine_calib"] = refine_for_pipeline(rig, kp2d, out)
+        timings["refine calibration"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     kp3d, mode = _triangulate_stage(rig, kp2d, people, max_people, str(calib), str(outputs["keypoints2d"]))

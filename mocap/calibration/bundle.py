@@ -17,6 +17,13 @@ from scipy.optimize import least_squares
 from scipy.sparse import coo_matrix
 
 from mocap.calibration.detection import BoardDetection
+from mocap.calibration.uncertainty import (
+    CameraUncertainty,
+    distortion_corner_std,
+    pose_uncertainty,
+    residual_sigma2,
+    schur_covariance,
+)
 from mocap.cameras.camera import Camera
 from mocap.cameras.rig import CameraRig
 from mocap.geometry.projection import distort_normalized
@@ -54,6 +61,8 @@ class BundleResult:
         residuals: ``(M, 2)`` final pixel residuals per observed corner; ``obs_camera`` ``(M,)`` camera index.
         converged: False when the solve diverged and the initial estimate was kept.
         seconds: solver wall time.
+        uncertainty: camera name -> one-sigma parameter uncertainty (see :mod:`mocap.calibration.uncertainty`;
+            poses relative to the fixed camera); empty when not computed or the solve diverged.
     """
 
     rig: CameraRig
@@ -68,6 +77,7 @@ class BundleResult:
     nfev: int = 0
     warnings: list[str] = field(default_factory=list)
     inliers: np.ndarray | None = None
+    uncertainty: dict[str, CameraUncertainty] = field(default_factory=dict)
 
     @property
     def n_outliers(self) -> int:
@@ -78,6 +88,9 @@ class BundleResult:
 def _pack_T(T: np.ndarray) -> np.ndarray:
     return np.concatenate([matrix_to_rotvec(T[:3, :3]), T[:3, 3]])
 
+
+#: board poses needed before the cluster-robust (per board pose) covariance is trusted.
+MIN_CLUSTERS = 10
 
 #: problems whose Jacobian has at most this many entries (rows x parameters) use dense steps (exact, few
 #: iterations); larger ones the sparse LSMR solver (memory and QR time).
@@ -111,8 +124,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                   refine_intrinsics: bool | list[bool] = False, loss: str = "trim", f_scale: float = 1.0,
                   max_nfev: int = 200, diverge_factor: float = 10.0, fix_cameras: bool = False,
                   dist_free: list[np.ndarray] | None = None, center_free: list[bool] | None = None,
-                  tol: float = 1e-8, trim_sigma: float = 4.0,
-                  trim_min_px: float = 1.0) -> BundleResult:
+                  tol: float = 1e-8, trim_sigma: float = 4.0, trim_min_px: float = 1.0,
+                  aspect_fixed: list[bool] | None = None, uncertainty: bool = True) -> BundleResult:
     """Jointly refine camera poses and board poses by minimising pixel reprojection error.
 
     Args:
@@ -127,6 +140,8 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
             ``refine_intrinsics`` (default: all). Fixed ones keep their value (a reduced model keeps them 0).
         center_free: per camera, whether the principal point is refined (default: yes); held at its initial
             value for cameras whose views cover too little of the image to locate it.
+        aspect_fixed: per camera, whether ``fy / fx`` is held at its initial value (one focal parameter).
+        uncertainty: also estimate every parameter's standard deviation (``result.uncertainty``).
         tol: ``ftol`` and ``xtol`` of the solver.
         loss: ``"trim"`` (default: least squares, then corners whose error exceeds
             ``max(trim_sigma * robust sigma, trim_min_px)`` are dropped and the problem solved again; fast and
@@ -152,7 +167,9 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         [bool(refine_intrinsics)] * C
     if len(refine) != C:
         raise ValueError(f"refine_intrinsics has {len(refine)} entries for {C} cameras")
-    n_int = [(4 if center_free[c] else 2) + int(m.sum()) if refine[c] else 0 for c, m in enumerate(dist_free)]
+    aspect_fixed = [False] * C if aspect_fixed is None else [bool(b) for b in aspect_fixed]
+    n_k = [(1 if aspect_fixed[c] else 2) + (2 if center_free[c] else 0) for c in range(C)]
+    n_int = [n_k[c] + int(m.sum()) if refine[c] else 0 for c, m in enumerate(dist_free)]
     # parameter layout
     off_cam = {c: 6 * k for k, c in enumerate(free)}
     off_board = 6 * len(free)
@@ -167,9 +184,10 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     for c in range(C):
         if refine[c]:
             K = cams[c].K
-            kk = [K[0, 0], K[1, 1], K[0, 2], K[1, 2]] if center_free[c] else [K[0, 0], K[1, 1]]
+            kk = [K[0, 0]] + ([] if aspect_fixed[c] else [K[1, 1]]) + ([K[0, 2], K[1, 2]] if center_free[c] else [])
             x0[int_off[c]:int_off[c] + n_int[c]] = np.concatenate([kk, cams[c].dist[dist_free[c]]])
     masks = [cam_idx == c for c in range(C)]
+    aspect = [c.K[1, 1] / c.K[0, 0] for c in cams]
 
     def unpack(x):
         Rc, tc, Ks, Ds = [], [], [], []
@@ -183,9 +201,10 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
                 tc.append(p[3:])
             if refine[c]:
                 q = x[int_off[c]:int_off[c] + n_int[c]]
-                k0 = 4 if center_free[c] else 2
-                cx, cy = (q[2], q[3]) if center_free[c] else (cams[c].K[0, 2], cams[c].K[1, 2])
-                Ks.append(np.array([[q[0], 0, cx], [0, q[1], cy], [0, 0, 1.0]]))
+                k0 = n_k[c]
+                fy = q[0] * aspect[c] if aspect_fixed[c] else q[1]
+                cx, cy = (q[k0 - 2], q[k0 - 1]) if center_free[c] else (cams[c].K[0, 2], cams[c].K[1, 2])
+                Ks.append(np.array([[q[0], 0, cx], [0, fy, cy], [0, 0, 1.0]]))
                 d = np.asarray(cams[c].dist, float).copy()
                 d[dist_free[c]] = q[k0:]
                 Ds.append(d)
@@ -261,6 +280,11 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
         warn.append(f"bundle adjustment diverged (RMS {rms0:.2f} px -> {rms1:.3g} px); keeping the initial "
                     "estimate: check the board definition, the intrinsics and the frame synchronisation")
         x, r1, rms1, converged = x0, r0, rms0, False
+    unc: dict[str, CameraUncertainty] = {}
+    if uncertainty and converged and M:
+        layout = (off_cam, off_board, F, int_off, n_k, refine, center_free, aspect_fixed, dist_free)
+        unc = _uncertainty(residuals, x, A, inlier, cams, layout, fixed_camera, fix_cameras,
+                           [uv[masks[c] & inlier] for c in range(C)], frm_idx[inlier])
     Rc, tc, Rb, tb, Ks, Ds = unpack(x)
     out_cams = []
     for c in range(C):
@@ -276,7 +300,75 @@ def bundle_adjust(rig: CameraRig, board_poses: list[np.ndarray],
     log.info("bundle adjustment: %d cameras, %d frames, %d corners: RMS %.3f -> %.3f px in %.2f s",
              C, F, M, rms0, rms1, dt)
     return BundleResult(CameraRig(out_cams, dict(rig.meta)), T, rms0, rms1, cam_rms, res, cam_idx, converged, dt,
-                        nfev, warn, inlier)
+                        nfev, warn, inlier, unc)
+
+
+def _uncertainty(residuals, x: np.ndarray, A, inlier: np.ndarray, cams: list[Camera], layout: tuple,  # noqa: ANN001
+                 fixed_camera: int, fix_cameras: bool, seen: list[np.ndarray], frames: np.ndarray,
+                 robust: bool = True) -> dict[str, CameraUncertainty]:
+    """Per-camera standard deviations from the Jacobian at ``x`` (board poses eliminated by Schur complement)."""
+    from scipy.optimize._numdiff import approx_derivative, group_columns
+
+    off_cam, off_board, F, int_off, n_k, refine, center_free, aspect_fixed, dist_free = layout
+    rows_keep = np.repeat(inlier, 2)
+    S = A[rows_keep]
+
+    def fun(p: np.ndarray) -> np.ndarray:
+        return residuals(p)[rows_keep]
+
+    r = fun(x)
+    J = approx_derivative(fun, x, method="3-point", sparsity=(S, group_columns(S)))
+    n = len(x)
+    keep = np.array([i for i in range(n) if not off_board <= i < off_board + 6 * F], int)
+    blocks = off_board + np.arange(6 * F).reshape(F, 6)
+    cov = schur_covariance(J, keep, blocks, residual_sigma2(r, n))
+    if robust and F >= MIN_CLUSTERS:  # correlated errors within a board pose: the larger of the two estimates
+        cov_r = schur_covariance(J, keep, blocks, 1.0, clusters=np.repeat(frames, 2), r=r)
+        s = np.sqrt(np.clip(np.diag(cov_r), 0, None) / np.clip(np.diag(cov), 1e-300, None))
+        s = np.maximum(s, 1.0)
+        cov = cov * s[:, None] * s[None, :]
+    pos = {int(i): k for k, i in enumerate(keep)}
+    ref = "" if fix_cameras else cams[fixed_camera].name
+    out = {}
+    for c, cam in enumerate(cams):
+        u = CameraUncertainty(cam.name, dist=np.zeros(len(cam.dist)), relative_to=ref,
+                              sigma_px=float(np.sqrt(residual_sigma2(r, n))), focal=(cam.K[0, 0], cam.K[1, 1]))
+        fixed = []
+        if c in off_cam:
+            idx = [pos[off_cam[c] + i] for i in range(6)]
+            u.rotation_deg, u.center_cov = pose_uncertainty(x[off_cam[c]:off_cam[c] + 3],
+                                                            x[off_cam[c] + 3:off_cam[c] + 6], cov[np.ix_(idx, idx)])
+        else:
+            fixed += ["rotation", "center"]
+        if refine[c]:
+            o = int(int_off[c])
+            sd = np.sqrt(np.clip(np.diag(cov)[[pos[o + i] for i in range(n_k[c] + int(dist_free[c].sum()))]], 0,
+                                 None))
+            u.fx = float(sd[0])
+            u.fy = float(sd[0] * cam.K[1, 1] / cam.K[0, 0]) if aspect_fixed[c] else float(sd[1])
+            if center_free[c]:
+                u.cx, u.cy = float(sd[n_k[c] - 2]), float(sd[n_k[c] - 1])
+            else:
+                fixed += ["cx", "cy"]
+            u.dist[dist_free[c]] = sd[n_k[c]:]
+            di = [pos[o + n_k[c] + i] for i in range(int(dist_free[c].sum()))]
+            q = x[o:o + n_k[c] + int(dist_free[c].sum())]
+            fy = q[0] * cam.K[1, 1] / cam.K[0, 0] if aspect_fixed[c] else q[1]
+            cx, cy = (q[n_k[c] - 2], q[n_k[c] - 1]) if center_free[c] else (cam.K[0, 2], cam.K[1, 2])
+            K = np.array([[q[0], 0, cx], [0, fy, cy], [0, 0, 1.0]])
+            d = np.asarray(cam.dist, float).copy()
+            d[dist_free[c]] = q[n_k[c]:]
+            u.distortion_px = distortion_corner_std(cov[np.ix_(di, di)], dist_free[c], K, cam.size, d, cam.model)
+            if len(seen[c]):
+                u.distortion_seen_px = distortion_corner_std(cov[np.ix_(di, di)], dist_free[c], K, cam.size, d,
+                                                             cam.model, at_px=seen[c])
+            u.focal = (float(q[0]), float(fy))
+            fixed += [f"dist{i}" for i in np.flatnonzero(~dist_free[c])]
+        else:
+            fixed += ["fx", "fy", "cx", "cy", "dist"]
+        u.fixed = tuple(fixed)
+        out[cam.name] = u
+    return out
 
 
 __all__ = ["BundleResult", "bundle_adjust", "rotvecs_to_matrices", "Camera"]

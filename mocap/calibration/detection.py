@@ -57,6 +57,13 @@ class BoardDetection:
     meta: dict = field(default_factory=dict)
 
     @property
+    def collinear(self) -> bool:
+        """True when the corners lie (nearly) on one line of the board: no homography, no pose from this view."""
+        O = self.object_points[:, :2] - self.object_points[:, :2].mean(0)
+        sv = np.linalg.svd(O, compute_uv=False) if len(O) >= 2 else np.zeros(2)
+        return bool(len(sv) < 2 or sv[1] < 0.05 * max(sv[0], 1e-12))
+
+    @property
     def n(self) -> int:
         """Number of corners."""
         return len(self.ids)

@@ -44,6 +44,8 @@ def _inv(T: np.ndarray) -> np.ndarray:
 
 def board_pose(det: BoardDetection, intr: IntrinsicsResult) -> np.ndarray | None:
     """4x4 board-to-camera transform of one view by planar PnP, or ``None`` when it fails."""
+    if det.collinear:
+        return None
     obj = det.object_points.astype(np.float64)
     if intr.model == "fisheye":
         xy = cv2.fisheye.undistortPoints(det.image_points.reshape(-1, 1, 2), intr.K, intr.dist).reshape(-1, 2)
@@ -122,7 +124,7 @@ def _spanning_tree(counts: np.ndarray, root: int) -> list[tuple[int, int]]:
 def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics: dict[str, IntrinsicsResult],
                          reference: str | None = None, world: str = "camera", world_frame: int | None = None,
                          refine_intrinsics: bool | dict[str, bool] = False, loss: str = "trim",
-                         min_shared: int = MIN_SHARED_VIEWS) -> ExtrinsicsResult:
+                         min_shared: int = MIN_SHARED_VIEWS, select_models: bool = True) -> ExtrinsicsResult:
     """Calibrate the poses of N cameras that saw the same board at the same frame indices.
 
     Args:
@@ -136,6 +138,9 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
             every camera, or per camera name: ``{name: bool}``, e.g. False for supplied intrinsics).
         loss: bundle-adjustment loss (``"trim"``: least squares with outlier corners dropped; or a scipy loss).
         min_shared: minimum shared frames for a camera pair to be used.
+        select_models: for cameras whose (pinhole, 5-coefficient) intrinsics are refined, choose the principal
+            point, aspect ratio and distortion terms by their uncertainty in the joint bundle adjustment
+            (:mod:`mocap.calibration.selection`) instead of keeping each camera's own choice.
 
     Raises:
         CalibrationError: a camera cannot be connected to the others (names the pair and counts).
@@ -199,11 +204,24 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
             if d.frame in board0:
                 obs.append((ci, frames.index(d.frame), d))
     refine = [bool(refine_intrinsics.get(n, False)) for n in names] if isinstance(refine_intrinsics, dict) \
-        else bool(refine_intrinsics)
-    ba = bundle_adjust(initial, [board0[f] for f in frames], obs, fixed_camera=ri,
-                       refine_intrinsics=refine, loss=loss,
-                       dist_free=[intrinsics[n].dist_free for n in names],
-                       center_free=[not intrinsics[n].center_fixed for n in names])
+        else [bool(refine_intrinsics)] * C
+    chosen = [refine[c] and select_models and intrinsics[n].model == "pinhole" and intrinsics[n].given == ""
+              and len(intrinsics[n].dist) == 5 for c, n in enumerate(names)]
+    if any(chosen):
+        from mocap.calibration.selection import select_models as _select
+
+        ba, choice = _select(initial, [board0[f] for f in frames], obs, ri, refine,
+                             start=dict.fromkeys((c for c in range(C) if chosen[c]), "k1"), loss=loss)
+        for c, ch in choice.items():
+            it = intrinsics[names[c]]
+            it.dist_model, it.center_fixed, it.aspect_fixed = ch.dist_model, not ch.center_free, ch.aspect_fixed
+            it.dist_reason = f"model chosen by its uncertainty in the joint bundle adjustment: {ch.label}"
+            it.model_reasons = list(ch.reasons)
+    else:
+        ba = bundle_adjust(initial, [board0[f] for f in frames], obs, fixed_camera=ri,
+                           refine_intrinsics=refine, loss=loss,
+                           dist_free=[intrinsics[n].dist_free for n in names],
+                           center_free=[not intrinsics[n].center_fixed for n in names])
     rig = ba.rig
     board_poses = dict(zip(frames, ba.board_poses))
     warn: list[str] = list(ba.warnings)
@@ -217,6 +235,10 @@ def calibrate_extrinsics(detections: dict[str, list[BoardDetection]], intrinsics
         Tw_ref = _inv(Tb)  # ref -> world
         rig = rig.transformed(Tw_ref[:3, :3], Tw_ref[:3, 3])
         board_poses = {f: Tw_ref @ T for f, T in board_poses.items()}
+        from mocap.calibration.uncertainty import transform_center_cov
+
+        for u in ba.uncertainty.values():
+            transform_center_cov(u, Tw_ref[:3, :3])
         rig.meta["world"] = f"board in frame {world_frame}: origin at its first corner, Z out of the printed side"
     else:
         rig.meta["world"] = f"camera '{ref}'"

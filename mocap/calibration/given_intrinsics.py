@@ -143,7 +143,7 @@ def given_intrinsics_result(cam: Camera, views: list[BoardDetection], camera: st
     K, dist = np.asarray(cam.K, float), np.asarray(cam.dist, float)
     used, rvecs, tvecs = [], [], []
     for v in views:
-        if v.n < 6:
+        if v.n < 6 or v.collinear:
             continue
         obj = v.object_points.astype(np.float64)
         if cam.model == "fisheye":

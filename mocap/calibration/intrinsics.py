@@ -84,6 +84,10 @@ class IntrinsicsResult:
         dist_model: the pinhole distortion terms estimated (``k1`` ... ``full``), dist_reason why.
         center_fixed: the principal point was held at the image centre (poor coverage).
         given: where supplied intrinsics came from (``dist_model == "given"``; empty when estimated).
+        aspect_fixed: ``fy = fx`` was imposed (chosen by :mod:`mocap.calibration.selection`).
+        model_reasons: why each part of the model was chosen (uncertainties that decided it).
+        uncertainty: :class:`mocap.calibration.uncertainty.CameraUncertainty` of this camera alone (single-camera
+            calibrations; rigs carry theirs in the bundle adjustment result).
     """
 
     K: np.ndarray
@@ -101,6 +105,9 @@ class IntrinsicsResult:
     dist_reason: str = ""
     center_fixed: bool = False
     given: str = ""
+    aspect_fixed: bool = False
+    model_reasons: list[str] = field(default_factory=list)
+    uncertainty: object | None = None
 
     @property
     def dist_free(self) -> np.ndarray:
@@ -193,10 +200,11 @@ def calibrate_intrinsics(views: list[BoardDetection], image_size: tuple[int, int
     if model not in INTRINSIC_MODELS:
         raise CalibrationError(f"unknown intrinsic model {model!r}; expected one of {INTRINSIC_MODELS}")
     name = f"camera '{camera}'" if camera else "camera"
-    views = [v for v in views if v.n >= 6]
+    views = [v for v in views if v.n >= 6 and not v.collinear]  # corners on one line: no homography
     if len(views) < min_views:
         raise CalibrationError(
-            f"{name}: only {len(views)} usable board views (>= 6 corners each); intrinsics need at least {min_views}",
+            f"{name}: only {len(views)} usable board views (>= 6 corners each, not all on one line); intrinsics need "
+            f"at least {min_views}",
             hint="record more frames with the whole board visible, at different positions and tilts")
     reason = ""
     if model != "pinhole":
@@ -284,3 +292,31 @@ def coverage_image(views: list[BoardDetection], image_size: tuple[int, int], sca
         for p in v.image_points * scale:
             cv2.circle(col, (int(p[0]), int(p[1])), 2, (0, 0, 255), -1)
     return col
+
+
+def single_camera_uncertainty(res: IntrinsicsResult, camera: str = "cam"):  # noqa: ANN201
+    """Standard deviations of one camera's intrinsics (:class:`~mocap.calibration.uncertainty.CameraUncertainty`)
+    from the Jacobian of its own board views (a one-camera bundle adjustment started at the solution).
+
+    Returns ``None`` when there are too few views to estimate it.
+    """
+    from mocap.calibration.bundle import bundle_adjust
+    from mocap.cameras.camera import Camera
+    from mocap.cameras.rig import CameraRig
+
+    if len(res.views) < 3 or res.given:
+        return None
+    cam = Camera(camera, res.image_size, res.K.copy(), res.dist.copy(), model=res.model)
+    poses = []
+    for rv, tv in zip(res.rvecs, res.tvecs):
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = cv2.Rodrigues(np.asarray(rv, float))[0], tv
+        poses.append(T)
+    obs = [(0, f, v) for f, v in enumerate(res.views)]
+    ba = bundle_adjust(CameraRig([cam]), poses, obs, refine_intrinsics=True, loss="linear", max_nfev=20,
+                       dist_free=[res.dist_free], center_free=[not res.center_fixed],
+                       aspect_fixed=[res.aspect_fixed])
+    u = ba.uncertainty.get(camera)
+    if u is not None:
+        u.relative_to = ""
+    return u

@@ -22,7 +22,8 @@ from mocap.calibration.detection import (
 from mocap.calibration.diagnostics import guidance, no_board_message
 from mocap.calibration.extrinsics import ExtrinsicsResult, calibrate_extrinsics
 from mocap.calibration.given_intrinsics import IntrinsicsInput, check_size, given_intrinsics_result, resolve_intrinsics
-from mocap.calibration.intrinsics import IntrinsicsResult, calibrate_intrinsics
+from mocap.calibration.intrinsics import IntrinsicsResult, calibrate_intrinsics, single_camera_uncertainty
+from mocap.calibration.uncertainty import CameraUncertainty, uncertainty_warnings
 from mocap.cameras.rig import CameraRig
 from mocap.errors import CalibrationError, DataError
 
@@ -43,6 +44,8 @@ class RigCalibration:
     seconds: float = 0.0
     advice: list[str] = field(default_factory=list)
     intrinsics_from: dict[str, str] = field(default_factory=dict)
+    uncertainty: dict[str, CameraUncertainty] = field(default_factory=dict)
+    uncertainty_warnings: list[str] = field(default_factory=list)
 
     @property
     def rms(self) -> float:
@@ -163,6 +166,22 @@ def solve_rig(dets: dict[str, list[BoardDetection]], sizes: dict[str, tuple[int,
         name = next(iter(dets))
         it = intr[name]
         rig = CameraRig([Camera(name, it.image_size, it.K, it.dist, model=it.model)])
+    if ext is not None and ext.bundle is not None:
+        unc = dict(ext.bundle.uncertainty)
+    else:
+        u1 = single_camera_uncertainty(intr[name], name)
+        unc = {name: u1} if u1 is not None else {}
+    unc_warn = []
+    for n, u in unc.items():
+        rig[n].meta["uncertainty"] = u.as_meta()
+        unc_warn += uncertainty_warnings(u, sizes[n], dets[n])
+        intr[n].uncertainty = u
+    if unc:
+        ref_cam = next((u.relative_to for u in unc.values() if u.relative_to), "")
+        rig.meta["uncertainty"] = ("one standard deviation from the bundle adjustment's Jacobian (residual-scaled, "
+                                   "per board pose robust; focal lengths include the spread of the intrinsic models "
+                                   "the data cannot tell apart)"
+                                   + (f"; positions and rotations relative to camera '{ref_cam}'" if ref_cam else ""))
     rig.meta["board"] = board.describe()
     rig.meta["rms_px"] = round(float(ext.bundle.final_rms if ext else intr[name].rms), 4)
     rig.meta["distortion"] = "; ".join(f"{n}: {it.dist_reason or it.dist_model}" for n, it in intr.items())
@@ -172,7 +191,7 @@ def solve_rig(dets: dict[str, list[BoardDetection]], sizes: dict[str, tuple[int,
     for name in dets:
         advice += guidance(name, None if name in fixed else intr[name], dets[name], sizes[name])
     return RigCalibration(rig, board, dets, intr, ext, sizes, dict(sources), time.perf_counter() - t0, advice,
-                          origin)
+                          origin, unc, unc_warn)
 
 
 def write_rig(rig: CameraRig, path: str | Path) -> Path:

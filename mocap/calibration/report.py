@@ -109,17 +109,25 @@ def write_report(cal: RigCalibration, out_dir: str | Path) -> Path:
         it = cal.intrinsics[n]
         ba = ext.bundle.camera_rms[n] if ext is not None and ext.bundle is not None else float("nan")
         c = rig[n].center
+        u = cal.uncertainty.get(n)
+        sd = (f"<td>{100 * u.focal_rel:.2f} %</td><td>{u.cx:.1f}, {u.cy:.1f}</td><td>{u.distortion_px:.2f}</td>"
+              f"<td>{', '.join(f'{100 * v:.2f}' for v in u.center_m)}</td><td>{u.rotation_deg:.3f}</td>"
+              if u is not None else "<td></td>" * 5)
         rows.append(f"<tr><td>{html.escape(n)}</td><td>{len(cal.detections[n])}</td><td>{len(it.views)}</td>"
                     f"<td>{it.rms:.3f}</td><td>{ba:.3f}</td><td>{rig[n].K[0, 0]:.1f}</td><td>{rig[n].K[1, 1]:.1f}</td>"
-                    f"<td>{c[0]:.3f}, {c[1]:.3f}, {c[2]:.3f}</td><td>{len(it.rejected)}</td></tr>")
-    notes = [*(w for it in cal.intrinsics.values() for w in it.warnings), *(ext.warnings if ext else []),
-             *cal.advice]
+                    f"<td>{c[0]:.3f}, {c[1]:.3f}, {c[2]:.3f}</td><td>{len(it.rejected)}</td>"
+                    f"<td>{html.escape(it.dist_reason or it.dist_model)}</td>{sd}</tr>")
+    notes = [*cal.uncertainty_warnings, *(w for it in cal.intrinsics.values() for w in it.warnings),
+             *(ext.warnings if ext else []), *cal.advice]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap calibration report</title>
 <style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;border-bottom:1px solid #ccc}}</style></head><body>
 <h1>Calibration report</h1><p>Board: {html.escape(cal.board.describe())}. Final RMS reprojection error:
 <b>{cal.rms:.3f} px</b>. Time: {cal.seconds:.1f} s. World: {html.escape(str(rig.meta.get('world', '')))}</p>
 <table><tr><th>camera</th><th>views detected</th><th>views used (intrinsics)</th><th>intrinsic RMS px</th>
-<th>bundle RMS px</th><th>fx</th><th>fy</th><th>centre (m)</th><th>rejected views</th></tr>{''.join(rows)}</table>
+<th>bundle RMS px</th><th>fx</th><th>fy</th><th>centre (m)</th><th>rejected views</th><th>model</th>
+<th>&sigma; focal</th><th>&sigma; principal point px</th><th>&sigma; distortion at the corner px</th>
+<th>&sigma; position cm</th><th>&sigma; rotation deg</th></tr>{''.join(rows)}</table>
+<p>{html.escape(str(rig.meta.get('uncertainty', '')))}</p>
 <h2>Notes and advice</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes) or '<li>none</li>'}</ul>
 <img src="report.png" style="max-width:100%"></body></html>"""
     (out / "report.html").write_text(page)

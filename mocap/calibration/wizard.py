@@ -37,12 +37,28 @@ class QualityTargets:
         min_coverage: fraction of the image (8 x 6 cells) each camera must have seen corners in (0..1).
         min_views: board views each camera needs.
         chunk: frames read between two quality checks.
+        max_focal_rel: largest focal-length standard deviation (fraction) every camera must reach.
+        max_position_m: largest camera-position standard deviation (any axis, relative to the reference camera).
     """
 
     max_rms: float = 1.0
     min_coverage: float = 0.5
     min_views: int = 12
     chunk: int = 12
+    max_focal_rel: float = 0.02
+    max_position_m: float = 0.02
+
+
+def uncertainty_shortfalls(cal: RigCalibration, targets: QualityTargets) -> list[str]:
+    """Cameras whose focal length or position is more uncertain than the targets, as readable phrases."""
+    out = []
+    for n, u in cal.uncertainty.items():
+        if "fx" not in u.fixed and u.focal_rel > targets.max_focal_rel:
+            out.append(f"{n} focal length +-{100 * u.focal_rel:.1f} % (target {100 * targets.max_focal_rel:.1f} %)")
+        if u.relative_to and u.relative_to != n and float(u.center_m.max()) > targets.max_position_m:
+            out.append(f"{n} position +-{100 * float(u.center_m.max()):.1f} cm (target "
+                       f"{100 * targets.max_position_m:.1f} cm)")
+    return out
 
 
 @dataclass
@@ -55,6 +71,7 @@ class WizardResult:
     coverage: dict[str, float]
     quality_ok: bool
     log: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
 
 
 def display_available() -> bool:
@@ -112,7 +129,7 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
     first: dict[str, list[np.ndarray]] = {n: [] for n in sources}
     detectors = {n: BoardDetector(board) for n in sources}
     iters = {n: iter_frames(src, step) for n, src in sources.items()}
-    frames_read, stopped, cal, lines = 0, False, None, []
+    frames_read, stopped, cal, lines, solved_at = 0, False, None, [], -1
 
     def note(msg: str) -> None:
         lines.append(msg)
@@ -149,6 +166,8 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
         enough = all(len(dets[n]) >= targets.min_views and cov[n] >= targets.min_coverage for n in sources)
         note(f"after {frames_read} frames: " + ", ".join(f"{n} {len(dets[n])} views {100 * cov[n]:.0f}% covered"
                                                          for n in sources))
+        if done and cal is not None and frames_read == solved_at:
+            break  # nothing new since the last solve
         if enough or done:
             missing = [n for n in sources if not dets[n]]
             if missing:
@@ -157,6 +176,7 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
                     raise DataError(f"camera '{n}': no frames could be read from '{sources[n]}'")
                 raise CalibrationError(f"camera '{n}' ({frames_read} frames): "
                                        + no_board_message(board, first[n], sources[n]))
+            solved_at = frames_read
             try:
                 cal = solve_rig(dets, sizes, board, sources, model=model, max_views=max_views, reference=reference,
                                 world=world, refine_intrinsics=refine_intrinsics, intrinsics=fixed)
@@ -165,21 +185,28 @@ def run_wizard(sources: dict[str, str], board: Board | str, targets: QualityTarg
                     raise
                 note(f"not calibratable yet ({e}); reading on")
                 continue
-            if enough and cal.rms <= targets.max_rms and not done:
+            short = uncertainty_shortfalls(cal, targets)
+            if enough and cal.rms <= targets.max_rms and not short and not done:
                 stopped = True
-                note(f"quality is enough: RMS {cal.rms:.3f} px <= {targets.max_rms} px and every camera has >= "
-                     f"{targets.min_views} views covering >= {100 * targets.min_coverage:.0f}% of its image; "
-                     f"stopped after {frames_read} frames")
+                note(f"quality is enough: RMS {cal.rms:.3f} px <= {targets.max_rms} px, every camera has >= "
+                     f"{targets.min_views} views covering >= {100 * targets.min_coverage:.0f}% of its image and its "
+                     f"focal length and position are known to +-{100 * targets.max_focal_rel:.1f} % and "
+                     f"+-{100 * targets.max_position_m:.1f} cm; stopped after {frames_read} frames")
                 break
             if done:
                 break
-            note(f"RMS {cal.rms:.3f} px is over the {targets.max_rms} px target; reading on")
+            if cal.rms > targets.max_rms:
+                note(f"RMS {cal.rms:.3f} px is over the {targets.max_rms} px target; reading on")
+            else:
+                note(f"not sure enough yet: {'; '.join(short)}; reading on")
     if show:
         cv2.destroyAllWindows()
     cov = _status(dets, sizes)
+    unsure = uncertainty_shortfalls(cal, targets)
     ok = cal.rms <= targets.max_rms and all(cov[n] >= targets.min_coverage for n in sources)
     if not stopped:
         short = [f"{n} {100 * cov[n]:.0f}%" for n in sources if cov[n] < targets.min_coverage]
         note(f"all {frames_read} frames read; RMS {cal.rms:.3f} px (target {targets.max_rms})"
-             + (f"; coverage under the {100 * targets.min_coverage:.0f}% target: {', '.join(short)}" if short else ""))
-    return WizardResult(cal, frames_read, stopped, cov, ok, lines)
+             + (f"; coverage under the {100 * targets.min_coverage:.0f}% target: {', '.join(short)}" if short else "")
+             + (f"; uncertain: {'; '.join(unsure)}" if unsure else ""))
+    return WizardResult(cal, frames_read, stopped, cov, ok, lines, unsure)

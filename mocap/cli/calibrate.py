@@ -45,12 +45,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
         r.add_argument("--min-coverage", type=float, default=0.5,
                        help="wizard: fraction of each image the board must have covered to stop early (0..1)")
         r.add_argument("--min-views", type=int, default=12, help="wizard: board views per camera to stop early")
+        r.add_argument("--max-focal-std", type=float, default=2.0, metavar="PERCENT",
+                       help="wizard: stop early only when every focal length is known to this (one sigma, %%)")
         r.add_argument("--yes", action="store_true",
                        help="wizard: non-interactive (no window, no questions; write the result)")
         r.set_defaults(func=run_calibrate, calib_mode=cmd)
     from mocap.cli.calibrate_convert import add_convert_parser
 
     add_convert_parser(subsub, parents)
+    from mocap.cli.calibrate_refine import add_people_parsers
+
+    add_people_parsers(subsub, parents)
 
     def _help(_args: argparse.Namespace) -> int:
         p.print_help()
@@ -104,6 +109,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             c = calibrate_rig({name: src}, args.board, model=args.model, step=args.step, max_views=args.max_views)
             rigs.append(c)
             print(f"{name}: RMS {c.rms:.3f} px, f=({c.rig[0].K[0, 0]:.1f}, {c.rig[0].K[1, 1]:.1f})")
+            print_uncertainty(c)
         from mocap.cameras.rig import CameraRig
 
         rig = CameraRig([c.rig[0] for c in rigs])
@@ -118,7 +124,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if wizard:
         from mocap.calibration.wizard import QualityTargets, display_available, run_wizard
 
-        targets = QualityTargets(args.max_rms, args.min_coverage, args.min_views)
+        targets = QualityTargets(args.max_rms, args.min_coverage, args.min_views,
+                                 max_focal_rel=args.max_focal_std / 100)
         print(f"step 2/3: calibrating; stops early at RMS <= {args.max_rms} px with >= {args.min_views} views and "
               f">= {100 * args.min_coverage:.0f}% coverage per camera")
         wres = run_wizard(sources, args.board, targets, model=args.model, step=args.step, max_views=args.max_views,
@@ -138,10 +145,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
         if it.dist_reason:
             print(f"{n}: {it.dist_reason}")
     print(f"final RMS reprojection error {cal.rms:.3f} px ({cal.seconds:.1f} s)")
+    print_uncertainty(cal)
     ok = cal.rms <= args.max_rms
     if wizard:
         print("quality: RMS " + ("is enough" if ok else f"is NOT enough (target {args.max_rms} px)")
-              + ("" if wres.quality_ok else "; coverage is under target"))
+              + ("" if wres.quality_ok else "; coverage is under target")
+              + (f"; uncertain: {'; '.join(wres.uncertain)}" if wres.uncertain else ""))
         for a in cal.advice:
             print(f"  advice: {a}")
         if not args.yes:
@@ -163,8 +172,20 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0 if ok or not wizard else 3
 
 
+def print_uncertainty(cal) -> None:  # noqa: ANN001
+    """Print each camera's one-sigma uncertainties and the warnings for weakly determined values."""
+    if not cal.uncertainty:
+        return
+    print("uncertainty (one standard deviation):")
+    for u in cal.uncertainty.values():
+        print(f"  {u.describe()}")
+    for w in cal.uncertainty_warnings:
+        print(f"warning: {w}")
+
+
 def run(args: argparse.Namespace) -> int:  # kept for the lead's registry
     """Dispatch (subcommands set their own func); without one, point at the help."""
-    print("usage: mocap calibrate {board,run,extrinsics,intrinsics,wizard,convert} ... (see `mocap calibrate --help`)",
+    print("usage: mocap calibrate {board,run,extrinsics,intrinsics,wizard,convert,refine,selfcal} ... "
+          "(see `mocap calibrate --help`)",
           file=sys.stderr)
     return 2

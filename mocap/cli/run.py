@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--cutoff", type=float, default=6.0, help="Butterworth cut-off in Hz (0: no filter)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML/PNG report")
     p.add_argument("--fit", choices=["none", "anny", "smplx"], default="none", help="fit a body model to every person")
+    p.add_argument("--refine-calib", action="store_true",
+                   help="refine the camera poses on this session's people before triangulating (writes "
+                        "calib_refined.toml; see `mocap calibrate refine`)")
     p.add_argument("--export", default="", help="comma-separated animation formats, e.g. bvh,glb,c3d")
     p.set_defaults(func=run)
 
@@ -64,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
                        fps=args.fps, backend=args.backend, workers=args.workers, max_frames=args.frames,
                        cutoff_hz=args.cutoff or None, sync=args.sync, people=args.people, max_people=args.max_people,
                        report=not args.no_report, fit_model=None if args.fit == "none" else args.fit,
-                       export_formats=formats)
+                       export_formats=formats, refine_calib=args.refine_calib)
     print_summary(res, Console(stderr=True))
+    if args.refine_calib:
+        info = res.extras.get("refine_calib", {})
+        print(f"calibration refined from the people: {info['path']}" if "path" in info else
+              f"calibration kept: {info.get('kept_original', 'not refined')}")
     return 0
