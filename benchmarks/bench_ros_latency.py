@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     tri_topic = "/mocap/skeletons/triangulated"
     topics = {"/mocap/skeletons": SkeletonArray, **({tri_topic: SkeletonArray} if a.body_model else {})}
     col = Collector(topics)
-    pubs = [col.node.create_publisher(Keypoints2D, f"/mocap/cameras/{c}/keypoints2d", 10) for c in rig.names]
+    pubs = [col.node.create_publisher(Keypoints2D, f"/mocap/{c}/keypoints2d", 10) for c in rig.names]
     procs = start_nodes([fusion], env, tmp)
     sent: dict[int, float] = {}
     try:
@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         base = 1000.0
         msgs = [[convert.keypoints_to_msg(kp2d.data[i, c], cam, kp2d.joint_set, names, base + kp2d.timestamps[i],
                                           rig[cam].size, i) for c, cam in enumerate(rig.names)] for i in range(T)]
-        t_start = time.perf_counter()
+        t_start = time.time()
         for i in range(T):
-            while time.perf_counter() < t_start + i / a.fps:
+            while time.time() < t_start + i / a.fps:
                 time.sleep(0.0005)
             for p, m in zip(pubs, msgs[i]):
                 p.publish(m)
-            sent[i] = time.perf_counter()
+            sent[i] = time.time()
         time.sleep(1.0)
     finally:
         stop_nodes(procs)

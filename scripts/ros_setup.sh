@@ -2,6 +2,7 @@
 # Install ROS 2 Kilted (PyPI wheels) into ./.venv and build the mocap ROS 2 workspace into the venv, so that
 # `.venv/bin/python -c "import mocap_msgs.msg, mocap_ros"` works with no sourced environment.
 # Idempotent: a rerun skips pip when the pins are unchanged and only rebuilds what changed (seconds).
+# Then installs `ros2 launch` / `ros2 topic` from ../shared/ros2_sources (not published as wheels).
 # Usage: bash scripts/ros_setup.sh            (after scripts/setup.sh)
 #        MOCAP_ROS_NO_TEST_MSGS=1 bash ...    (skip the test-only tf2_msgs copy; use it next to a real ROS 2)
 set -euo pipefail
@@ -14,6 +15,7 @@ PY=$VENV/bin/python
 PINS=(
   'ros-kilted-rclpy[fastrtps]==9.1.2' ros-kilted-std-msgs==5.5.1 ros-kilted-geometry-msgs==5.5.1
   ros-kilted-sensor-msgs==5.5.1 ros-kilted-visualization-msgs==5.5.1 ros-kilted-trajectory-msgs==5.5.1
+  ros-kilted-diagnostic-msgs==5.5.1
   ros-kilted-rosidl-default-generators==1.7.1 ros-kilted-rosidl-core-generators==0.3.1
   ros-kilted-ament-cmake==2.7.3 ros-kilted-ament-cmake-include-directories==2.7.3
   ros-kilted-ament-cmake-ros-core==0.14.5 ros-kilted-ament-package==0.17.2
@@ -64,3 +66,15 @@ fi
 rm -rf "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mocap_ros"
 build_pkg "$ROOT/ros2_ws/src/mocap" mocap
 "$PY" -c 'import rclpy, mocap_msgs.msg, mocap_ros' && echo "[ros] ready: rclpy, mocap_msgs, mocap_ros import from .venv"
+
+# The launch system and the ros2 CLI (`ros2 launch`, `ros2 topic`) are not on PyPI: install them from the sources
+# the project ships beside the checkout (../shared/ros2_sources), so the tests run `ros2 launch` as users do.
+# A real ROS 2 installation has them already (MOCAP_ROS_NO_LAUNCH=1 skips this).
+if [ "${MOCAP_ROS_NO_LAUNCH:-0}" != 1 ]; then
+  LAUNCH_SRC=${MOCAP_ROS2_SOURCES:-$ROOT/../shared/ros2_sources}
+  if [ -f "$LAUNCH_SRC/install.sh" ]; then
+    bash "$LAUNCH_SRC/install.sh" "$VENV"
+  else
+    echo "[ros] $LAUNCH_SRC/install.sh not found: \`ros2 launch\` will not be available (its tests are skipped)" >&2
+  fi
+fi

@@ -10,6 +10,8 @@ echo "[test] ruff"
 echo "[test] pytest"
 export MPLBACKEND=Agg MOCAP_NO_PROGRESS=1
 .venv/bin/python -m pytest -q --ignore=tests/ros "$@"
+echo "[test] every pinned distribution has a Python 3.12 wheel (pip download per pin)"
+.venv/bin/python scripts/check_py312_wheels.py
 echo "[test] ROS 2 workspace (Kilted wheels) and ROS tests (in a private network namespace, loopback only)"
 bash scripts/ros_setup.sh
 bash scripts/ros_test.sh

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mocap.errors import MocapError
+from mocap.live.params import CORE_PARAMS
 from mocap.live.stream import PersonSkeleton, SkeletonDescription, SkeletonFrame, TrackState, identity_quats
 from mocap.reconstruct import OnlineTriangulator
 from mocap.reconstruct.association import reconstruct_frame
@@ -38,34 +39,6 @@ from mocap.reconstruct.imu_fusion import ImuFusionStep, ImuSegment
 from mocap.reconstruct.tracking import PeopleTracker
 from mocap.skeletons import get_joint_set
 from mocap.skeletons.orientations import global_from_local, joint_orientations, offsets_in_parent_frames
-
-#: Options of the core and their defaults, by name: what the ROS fusion node declares as parameters (plus its
-#: topics) and what ``mocap live`` reads. :meth:`FusionCore.from_params` turns them into a core.
-CORE_PARAMS: dict[str, Any] = {
-    "joint_set": "",  # joint set of the 2D keypoints; "" = the first frame's (Keypoints2D.joint_set)
-    "filter": "one_euro",  # one_euro | kalman | none
-    "filter_min_cutoff": 2.0,  # one_euro: Hz
-    "filter_beta": 20.0,  # one_euro: speed coefficient
-    "min_conf": 0.1,  # detections below this confidence are ignored
-    "min_views": 2,  # cameras needed to triangulate a joint
-    "reproj_threshold_px": 15.0,  # views reprojecting further are outliers
-    "refine": False,  # Gauss-Newton refinement of the reprojection error
-    "use_prior": True,  # previous frame as prior for robust view selection
-    "multi_person": True,  # several people per camera -> association + tracking
-    "track_gate_m": 0.5,
-    "track_min_hits": 1,
-    "track_max_misses": 10,
-    "predict_s": 0.0,  # output a person missed by every camera as "predicted" for this long (0 = off)
-    "body_model": "",  # "" | anny | smplx
-    "body_model_path": "",  # smplx: model file (.npz)
-    "fps": 30.0,  # nominal camera frame rate (body fit)
-    "fit_threads": 1,  # torch threads (1 is fastest for the fit; 0 = torch default)
-    "fit_reinit_m": 0.1,  # re-initialise a person's fit when its mean keypoint error exceeds this (m)
-    "imu_topics": [""],  # body-worn IMU sensor names (ROS: sensor_msgs/Imu topics) ...
-    "imu_segments": [""],  # ... one "parent:child" joint pair each
-    "imu_max_age_s": 0.1,
-    "imu_min_align_frames": 30,
-}
 
 FILTERS = ("one_euro", "kalman", "none")
 
@@ -272,7 +245,7 @@ class FusionCore:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_params(cls, rig, params: Mapping[str, Any] | None = None, cameras: list[str] | None = None,
-                    **overrides) -> FusionCore:
+                    world_frame: str = "world", **overrides) -> FusionCore:
         """Build a core from flat options named as in :data:`CORE_PARAMS` (the ROS node's parameters).
 
         Args:
@@ -280,6 +253,7 @@ class FusionCore:
             params: options; keys that are not core options (e.g. the node's topics) are ignored, missing ones take
                 the defaults of :data:`CORE_PARAMS`.
             cameras: use only these cameras of the rig (None or empty: all), in this order.
+            world_frame: frame name of the skeleton descriptions.
             **overrides: more options (must be core options).
 
         Raises:
@@ -305,8 +279,8 @@ class FusionCore:
                 raise MocapError(f"cameras {unknown} are not in {src} (it has {list(rig.names)})",
                                  hint="pass camera names as in the calibration file")
             rig = rig.subset(cams)
-        fopts = {"min_cutoff": float(p["filter_min_cutoff"]), "beta": float(p["filter_beta"])} \
-            if p["filter"] == "one_euro" else {}
+        fopts = {"min_cutoff": float(p["filter_min_cutoff"]), "beta": float(p["filter_beta"]),
+                 "d_cutoff": float(p["filter_d_cutoff"])} if p["filter"] == "one_euro" else {}
         topts = {"min_conf": float(p["min_conf"]), "reproj_threshold_px": float(p["reproj_threshold_px"]),
                  "refine": bool(p["refine"]), "min_views": max(2, int(p["min_views"]))}
         tracker = {"gate_m": float(p["track_gate_m"]), "min_hits": int(p["track_min_hits"]),
@@ -322,7 +296,7 @@ class FusionCore:
                    use_prior=bool(p["use_prior"]), fitter_factory=factory, multi_person=bool(p["multi_person"]),
                    tracker_opts=tracker, imu_segments=dict(zip(imu_topics, imu_segs, strict=True)),
                    imu_opts={"min_align_frames": int(p["imu_min_align_frames"])},
-                   imu_max_age_s=float(p["imu_max_age_s"]), predict_s=float(p["predict_s"]))
+                   imu_max_age_s=float(p["imu_max_age_s"]), predict_s=float(p["predict_s"]), world_frame=world_frame)
 
     def _configure(self, joint_set: str) -> None:
         """Set the keypoint joint set and build what depends on it."""

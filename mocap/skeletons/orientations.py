@@ -31,6 +31,34 @@ def _levels(parents: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(depth == d) for d in range(depth.max() + 1)] if len(parents) else []
 
 
+_TREES: dict[bytes, tuple[np.ndarray, list]] = {}
+
+
+def _tree(parents: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Cached per parent array: the non-root joints and, per depth level, ``(joints, parents, has_parent)``."""
+    key = parents.astype(np.int64).tobytes()
+    hit = _TREES.get(key)
+    if hit is None:
+        levels = [(lev, parents[lev], parents[lev] >= 0) for lev in _levels(parents)]
+        hit = _TREES[key] = (np.flatnonzero(parents >= 0), levels)
+    return hit
+
+
+def _swing_from_x(b: np.ndarray) -> np.ndarray:
+    """``(N, 3, 3)`` smallest rotations taking the x axis onto unit vectors ``b (N, 3)`` (closed form of
+    :func:`shortest_arc` with ``a = x``; 180 degrees about z for ``b = -x``)."""
+    bx, by, bz = b[:, 0], b[:, 1], b[:, 2]
+    opposite = bx < -1 + 1e-9
+    k = np.where(opposite, 0.0, 1.0 / np.maximum(1.0 + bx, 1e-12))
+    R = np.empty((len(b), 3, 3))
+    R[:, 0, 0], R[:, 0, 1], R[:, 0, 2] = bx, -by, -bz
+    R[:, 1, 0], R[:, 1, 1], R[:, 1, 2] = by, bx + k * bz * bz, -k * by * bz
+    R[:, 2, 0], R[:, 2, 1], R[:, 2, 2] = bz, -k * by * bz, bx + k * by * by
+    if opposite.any():
+        R[opposite] = np.diag([-1.0, -1.0, 1.0])
+    return R
+
+
 def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(N, 3, 3)`` smallest rotations taking unit vectors ``a (N, 3)`` onto unit vectors ``b (N, 3)``."""
     v = np.cross(a, b)
@@ -64,27 +92,28 @@ def joint_orientations(X: np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, 
     J = len(parents)
     if X.shape != (J, 3):
         raise ValueError(f"positions have shape {X.shape}; expected ({J}, 3) for {J} joints")
-    # direction to the first child with a finite position
+    kids, levels = _tree(parents)
+    # direction to the first child (lowest index) with a finite position, vectorised over the bones
     direction = np.full((J, 3), np.nan)
-    for c in range(J):
-        p = parents[c]
-        if p >= 0 and np.isnan(direction[p, 0]):
-            d = X[c] - X[p]
-            n = np.linalg.norm(d)
-            if np.isfinite(n) and n > 1e-9:
-                direction[p] = d / n
+    if len(kids):
+        par = parents[kids]
+        d = X[kids] - X[par]
+        n = np.linalg.norm(d, axis=1)
+        ok = np.isfinite(n) & (n > 1e-9)
+        first_par, first = np.unique(par[ok], return_index=True)
+        direction[first_par] = d[ok][first] / n[ok][first][:, None]
     G = np.tile(np.eye(3), (J, 1, 1))
-    L = np.tile(np.eye(3), (J, 1, 1))
-    for lev in _levels(parents):
-        par = parents[lev]
-        Gp = np.where((par >= 0)[:, None, None], G[np.maximum(par, 0)], np.eye(3)[None])
+    L = G.copy()
+    for lev, par, rooted in levels:
         d = direction[lev]
-        has = np.isfinite(d).all(1)
+        has = np.isfinite(d[:, 0])
+        if not has.any():
+            G[lev] = np.where(rooted[:, None, None], G[np.maximum(par, 0)], G[lev])
+            continue
+        Gp = np.where(rooted[:, None, None], G[np.maximum(par, 0)], np.eye(3)[None])
         Ln = np.tile(np.eye(3), (len(lev), 1, 1))
-        if has.any():
-            # local swing: parent's x axis -> bone direction, expressed in the parent's frame
-            d_local = np.einsum("nji,nj->ni", Gp[has], d[has])
-            Ln[has] = shortest_arc(np.tile([1.0, 0, 0], (int(has.sum()), 1)), d_local)
+        # local swing: parent's x axis -> bone direction, expressed in the parent's frame
+        Ln[has] = _swing_from_x(np.einsum("nji,nj->ni", Gp[has], d[has]))
         L[lev] = Ln
         G[lev] = Gp @ Ln
     return matrix_to_quat_xyzw(G), matrix_to_quat_xyzw(L)

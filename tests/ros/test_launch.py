@@ -1,29 +1,18 @@
-"""The launch file, read with ``ast`` (launch/launch_ros are not installable from PyPI): every executable it starts
-is installed by the package, every parameter file exists, its arguments match the README's table."""
+"""What the launch file starts (mocap_ros.launch_spec, no DDS): parameter files against the declared parameters,
+launch arguments against the README, the node command lines for sessions, modes, sources and namespaces. The real
+``ros2 launch`` runs in test_launch_real.py."""
 
 from __future__ import annotations
 
-import ast
 import re
 
+import pytest
 import yaml
 
-from tests.ros.conftest import PKG_SRC, REPO, import_pure
+from tests.ros.conftest import PKG_SRC, REPO, needs_ros
 
-LAUNCH = PKG_SRC / "launch" / "multiview.launch.py"
-spec = import_pure("launch_spec")
-params = import_pure("params")
-
-
-def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
-
-
-def _kw(call: ast.Call, key: str):
-    for k in call.keywords:
-        if k.arg == key:
-            return k.value
-    return None
+pytestmark = [pytest.mark.ros, needs_ros]
+CONFIG = PKG_SRC / "config" / "multiview.yaml"
 
 
 def _installed_programs() -> set[str]:
@@ -35,85 +24,121 @@ def _installed_programs() -> set[str]:
 
 
 def test_every_executable_is_installed_and_exists():
-    tree = ast.parse(LAUNCH.read_text())
+    from mocap_ros import launch_spec as spec
+
     installed = _installed_programs()
-    assert installed, "CMakeLists.txt installs no node executables"
     for p in installed:
         assert (PKG_SRC / "nodes" / p).is_file()
-    literal = {_kw(c, "executable").value for c in _calls(tree, "Node")
-               if isinstance(_kw(c, "package"), ast.Constant) and _kw(c, "package").value == "mocap"
-               and isinstance(_kw(c, "executable"), ast.Constant)}
-    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01,cam02", teleop=True, record=True)
-    dynamic = {s.executable for s in specs}
-    assert {s.executable for s in spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01")} == \
-        {"camera_node", "fusion_node"}  # teleop and recorder only on request
-    assert dynamic == set(spec.EXECUTABLES)
-    assert literal | dynamic <= installed, f"not installed: {(literal | dynamic) - installed}"
-    # the launch file starts the spec's nodes from package 'mocap'
-    assert any(isinstance(_kw(c, "executable"), ast.Attribute) and _kw(c, "package").value == "mocap"
-               for c in _calls(tree, "Node"))
-
-
-def test_parameter_files_exist_and_match_declared_parameters():
-    config = PKG_SRC / "config" / "multiview.yaml"
+    specs = spec.node_specs(CONFIG, "cam01,cam02", teleop=True, record=True)
+    assert {s.executable for s in specs} == set(spec.EXECUTABLES) <= installed
+    assert {s.executable for s in spec.node_specs(CONFIG, "cam01")} == {"camera_node", "fusion_node"}
     cmake = (PKG_SRC / "CMakeLists.txt").read_text()
     for d in ("launch", "config", "rviz"):
         assert d in re.search(r"install\(DIRECTORY ([^)]*) DESTINATION share", cmake).group(1)
-    assert (PKG_SRC / "rviz" / "mocap.rviz").is_file()
-    assert "multiview.yaml" in LAUNCH.read_text()
-    doc = yaml.safe_load(config.read_text())
-    cam = spec.config_params(config, "camera")
-    fus = spec.config_params(config, "fusion")
+    xml = (PKG_SRC / "package.xml").read_text()
+    for dep in ("rviz2", "diagnostic_msgs", "tf2_msgs", "launch_ros", "mocap_msgs"):
+        assert f"<exec_depend>{dep}</exec_depend>" in xml
+
+
+def test_parameter_files_match_declared_parameters():
+    from mocap_ros import params
+
+    doc = yaml.safe_load(CONFIG.read_text())
     assert set(doc) == {"/**/camera", "/**/fusion"}
-    assert set(cam) | {"camera"} == set(params.CAMERA_PARAMS), set(cam) ^ set(params.CAMERA_PARAMS)  # per node
+    from mocap_ros.launch_spec import config_params
+
+    cam, fus = config_params(CONFIG, "camera"), config_params(CONFIG, "fusion")
+    assert set(cam) | {"camera"} == set(params.CAMERA_PARAMS), set(cam) ^ set(params.CAMERA_PARAMS)
     assert set(fus) == set(params.FUSION_PARAMS), set(fus) ^ set(params.FUSION_PARAMS)
     for k, v in {**cam, **fus}.items():  # same types as the declared defaults (ROS rejects a type change)
         default = {**params.CAMERA_PARAMS, **params.FUSION_PARAMS}[k]
         assert type(v) is type(default), f"{k}: {v!r} vs declared {default!r}"
+    # the library's defaults are the node's defaults (one source of truth for `mocap live` and ROS)
+    from mocap.live.core import CORE_PARAMS
+    from mocap.live.sync import SYNC_PARAMS
 
-
-def test_teleop_and_recorder_configs_match_declared_parameters():
+    for k, v in {**CORE_PARAMS, **SYNC_PARAMS}.items():
+        assert fus[k] == v, f"config {k}: {fus[k]!r} but the library default is {v!r}"
     for fname, node, declared in (("teleop.yaml", "teleop", params.TELEOP_PARAMS),
                                   ("recorder.yaml", "recorder", params.RECORDER_PARAMS)):
-        path = PKG_SRC / "config" / fname
-        doc = yaml.safe_load(path.read_text())
-        assert set(doc) == {f"/**/{node}"}
-        got = spec.config_params(path, node)
+        got = config_params(PKG_SRC / "config" / fname, node)
         assert set(got) == set(declared), set(got) ^ set(declared)
-        for k, v in got.items():
-            assert type(v) is type(declared[k]), f"{fname} {k}: {v!r} vs declared {declared[k]!r}"
-    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01", teleop=True, record=True,
-                            record_dir="/tmp/demos")
-    teleop, recorder = specs[-2:]
-    assert teleop.params_file == str(PKG_SRC / "config" / "teleop.yaml") and teleop.namespace == "/mocap"
-    assert recorder.params_file == str(PKG_SRC / "config" / "recorder.yaml")
-    assert "output_dir:=/tmp/demos" in recorder.ros_args()
-    custom = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01", teleop=True, teleop_config="/my.yaml")
-    assert custom[-1].params_file == "/my.yaml"
-    tree = ast.parse(LAUNCH.read_text())
-    assert {"teleop", "teleop_config", "record", "record_dir"} <= {c.args[0].value for c in
-                                                                   _calls(tree, "LaunchConfiguration")}
-    assert spec.is_true("True") and spec.is_true("1") and not spec.is_true("false") and not spec.is_true("")
 
 
-def test_launch_arguments_match_readme():
-    tree = ast.parse(LAUNCH.read_text())
-    assert _calls(tree, "DeclareLaunchArgument"), "the launch file declares no arguments"
-    used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration")}
-    assert used <= set(spec.LAUNCH_ARGUMENTS), used - set(spec.LAUNCH_ARGUMENTS)
+def test_launch_arguments_match_the_launch_file_and_readme():
+    from mocap_ros.launch_spec import LAUNCH_ARGUMENTS
+
+    launch = (PKG_SRC / "launch" / "multiview.launch.py").read_text()
+    assert "LAUNCH_ARGUMENTS" in launch and "node_specs(" in launch
     readme = (REPO / "ros2_ws" / "README.md").read_text()
-    table = set(re.findall(r"^\| `([a-z_]+)` \|", readme, re.M))
-    assert table == set(spec.LAUNCH_ARGUMENTS), table ^ set(spec.LAUNCH_ARGUMENTS)
+    section = readme.split("## Launch arguments", 1)[1].split("\n## ", 1)[0]
+    table = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
+    assert table == set(LAUNCH_ARGUMENTS), table ^ set(LAUNCH_ARGUMENTS)
 
 
-def test_node_specs_command_lines():
-    specs = spec.node_specs(PKG_SRC / "config" / "multiview.yaml", "cam01, cam02", calibration="/c.toml",
-                            keypoints_file="/k.npz", extra={"filter": "none", "rate": 0.0})
-    assert [s.namespace for s in specs] == ["/mocap/cam01", "/mocap/cam02", "/mocap"]
-    fusion = specs[-1]
-    args = fusion.ros_args()
-    assert "cameras:=[cam01,cam02]" in args and "filter:=none" in args and "calibration:=/c.toml" in args
-    assert "rate:=0.0" not in args  # camera-only parameter not given to the fusion node
+def test_node_specs_layout_namespaces_and_supervision():
+    from mocap_ros.launch_spec import node_specs
+
+    specs = node_specs(CONFIG, "cam01, cam02", calibration="/c.toml", keypoints_file="/k.npz",
+                       extra={"filter": "none", "rate": 0.0}, namespace="rig2", body_model="anny")
+    assert [(s.name, s.namespace) for s in specs] == [("camera", "/rig2/cam01"), ("camera", "/rig2/cam02"),
+                                                      ("fusion", "/rig2")]
+    assert [s.respawn for s in specs] == [True, True, False] and specs[-1].shutdown_on_exit
+    fusion = specs[-1].ros_args()
+    assert "cameras:=[cam01,cam02]" in fusion and "filter:=none" in fusion and "calibration:=/c.toml" in fusion
+    assert "body_model:=anny" in fusion and "rate:=0.0" not in fusion  # camera-only parameter not given to fusion
     cam = specs[0].ros_args()
     assert "camera:=cam01" in cam and "keypoints_file:=/k.npz" in cam and "rate:=0.0" in cam
-    assert "filter:=none" not in cam
+    assert "replay_start:=/rig2/replay_start" in cam and "filter:=none" not in cam
+    assert "body_model:=''" in node_specs(CONFIG, "cam01", body_model="none")[-1].ros_args()
+
+
+def test_sources_per_camera(tmp_path):
+    from mocap_ros.launch_spec import LaunchError, node_specs, per_camera_sources
+
+    for c in ("cam01", "cam02"):
+        (tmp_path / f"{c}.mp4").write_bytes(b"")
+    cams = ["cam01", "cam02"]
+    assert per_camera_sources(str(tmp_path), cams, "video") == {c: str(tmp_path / f"{c}.mp4") for c in cams}
+    assert per_camera_sources("0,2", cams, "usb") == {"cam01": "0", "cam02": "2"}
+    assert per_camera_sources("cam02=rtsp://x,cam01=3", cams, "usb") == {"cam02": "rtsp://x", "cam01": "3"}
+    with pytest.raises(LaunchError, match="2 cameras"):
+        per_camera_sources("0", cams, "usb")
+    with pytest.raises(LaunchError, match="cam03"):
+        per_camera_sources(str(tmp_path), ["cam01", "cam03"], "video")
+    with pytest.raises(LaunchError, match="needs source"):
+        node_specs(CONFIG, cams, mode="usb")
+    with pytest.raises(LaunchError, match="mode must be"):
+        node_specs(CONFIG, cams, mode="webcam")
+    specs = node_specs(CONFIG, cams, mode="video", source=str(tmp_path))
+    assert "source:=" + str(tmp_path / "cam02.mp4") in specs[1].ros_args()
+    assert "max_wait_s:=2.0" in specs[-1].ros_args()  # files are not live: wait for the slowest camera
+
+
+def test_session_fills_cameras_calibration_keypoints_and_offsets(tmp_path, shared_data):
+    """A `mocap run` output folder: keypoints, cameras, the calibration beside it and the sync offsets."""
+    from mocap_ros.launch_spec import LaunchError, node_specs
+
+    from mocap.cameras.formats import write_calibration
+    from mocap.keypoints import Keypoints3D, save_npz
+    from mocap.synthetic import make_capture
+
+    rig, kp2d, _ = make_capture(shared_data / "bvh" / "131_01.bvh", n_cameras=3, frame_step=4, max_frames=5)
+    (tmp_path / "2d").mkdir()
+    save_npz(kp2d, tmp_path / "2d" / "keypoints2d.npz")
+    with pytest.raises(LaunchError, match="no calibration found"):
+        node_specs(CONFIG, session=str(tmp_path))
+    write_calibration(rig, tmp_path / "calibration.toml")
+    import numpy as np
+
+    kp3d = Keypoints3D(np.zeros((5, 1, 17, 4)), "coco17", kp2d.timestamps, kp2d.fps,
+                       meta={"sync_offsets_frames": [0.0, 1.5, 0.0], "camera_names": rig.names})
+    save_npz(kp3d, tmp_path / "keypoints3d.npz")
+    specs = node_specs(CONFIG, session=str(tmp_path))
+    assert [s.namespace for s in specs[:-1]] == [f"/mocap/{c}" for c in rig.names]
+    fusion = specs[-1].ros_args()
+    assert f"time_offsets:=[{rig.names[1]}:{1.5 / kp2d.fps:.6f}]" in fusion
+    assert f"calibration:={tmp_path / 'calibration.toml'}" in fusion
+    assert f"keypoints_file:={tmp_path / '2d' / 'keypoints2d.npz'}" in specs[0].ros_args()
+    with pytest.raises(LaunchError, match="does not exist"):
+        node_specs(CONFIG, session=str(tmp_path / "nope"))

@@ -3,9 +3,9 @@ the launch file's parameters; a subscriber checks the skeletons against offline 
 
 Robust on a loaded 2-core machine: DDS matching is only known on the writer side (a camera can see the fusion
 node's subscription before the fusion node has matched the camera, and a volatile reader misses what was sent
-before), so the cameras wait ``settle_s`` after seeing the fusion node's subscription; and every SkeletonArray
-states which cameras were fused (``cameras``), so each frame is compared with offline triangulation of exactly
-those cameras' keypoints, whatever arrived late or not at all."""
+before), so the cameras start at the instant the fusion node announces once it hears all of them; and every
+SkeletonArray states which cameras were fused (``cameras``), so each frame is compared with offline triangulation of
+exactly those cameras' keypoints, whatever arrived late or not at all."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def capture(shared_data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
-    from mocap_msgs.msg import SkeletonArray
-    from mocap_ros import convert
+    from mocap_msgs.msg import SkeletonArray, SkeletonDescription
+    from mocap_ros import convert, qos
     from mocap_ros.launch_spec import node_specs
-    from sensor_msgs.msg import CameraInfo, JointState
+    from sensor_msgs.msg import CameraInfo
     from tf2_msgs.msg import TFMessage
     from visualization_msgs.msg import MarkerArray
 
@@ -51,11 +51,12 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
     rig0, kp2d, calib, kp_file = capture
     rig = read_calibration(calib)
     config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
-    extra = {"filter": "none", "use_prior": False, "replay_time_base": BASE, "start_delay_s": 0.0,
-             "wait_subscribers": 1, "wait_timeout_s": 30.0, "settle_s": 2.0, "max_wait_s": 10.0}
+    extra = {"filter": "none", "use_prior": False, "replay_time_base": BASE, "wait_timeout_s": 60.0,
+             "max_wait_s": 10.0, "camera_timeout_s": 10.0}
     fusion = node_specs(config, rig.names, calibration=str(calib), keypoints_file=str(kp_file), extra=extra)[-1]
     col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/markers": MarkerArray, "/tf": TFMessage,
-                     "/mocap/joint_states": JointState, "/mocap/cameras/cam01/camera_info": CameraInfo})
+                     "/mocap/skeleton_description": (SkeletonDescription, qos.DESCRIPTION),
+                     "/mocap/cam01/camera_info": (CameraInfo, qos.KEYPOINTS)})
     procs = start_nodes([fusion], ros_env, tmp_path)  # fusion first; the cameras once it is connected to us
     T = kp2d.n_frames
     try:
@@ -114,7 +115,7 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
     assert tfs, "no TF published"
     names = {t.child_frame_id for t in tfs[-1][1].transforms}
     assert names <= {f"mocap/person_0/{j}" for j in js.joints} and len(names) >= 10
-    jstates = col.msgs["/mocap/joint_states"]
-    assert jstates and len(jstates[-1][1].name) == 3 * len(js.joints) == len(jstates[-1][1].position)
-    infos = col.msgs["/mocap/cameras/cam01/camera_info"]
+    desc = col.msgs["/mocap/skeleton_description"]
+    assert desc and list(desc[-1][1].joint_names) == list(js.joints) and desc[-1][1].joint_set == "coco17"
+    infos = col.msgs["/mocap/cam01/camera_info"]
     assert infos and np.allclose(np.reshape(infos[-1][1].k, (3, 3)), rig["cam01"].K)

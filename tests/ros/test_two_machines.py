@@ -88,9 +88,8 @@ def test_cameras_and_fusion_on_two_machines(machines, shared_data, tmp_path, ros
     save_npz(kp2d, tmp_path / "kp2d.npz")
     config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
     specs = node_specs(config, rig.names, calibration=str(calib), keypoints_file=str(tmp_path / "kp2d.npz"),
-                       extra={"filter": "none", "start_delay_s": 0.0, "wait_subscribers": 1, "wait_timeout_s": 40.0,
-                              "settle_s": 2.0,
-                              "max_wait_s": 10.0, "replay_time_base": 1000.0})
+                       extra={"filter": "none", "wait_timeout_s": 60.0, "max_wait_s": 10.0, "camera_timeout_s": 10.0,
+                              "replay_time_base": 1000.0})
     T = kp2d.n_frames
 
     def env(peer: str) -> dict:

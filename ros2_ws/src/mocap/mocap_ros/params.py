@@ -1,8 +1,9 @@
 """Parameters (names and defaults) of the nodes; no ROS import. ``config/multiview.yaml`` documents them."""
 
-from mocap.live.core import CORE_PARAMS
+from mocap.live.params import CORE_PARAMS
+from mocap.live.sync import SYNC_PARAMS
 
-MODES = ("replay", "video", "usb", "realsense")
+MODES = ("replay", "video", "usb", "realsense")  # camera node modes
 
 #: camera node parameters
 CAMERA_PARAMS = {
@@ -15,14 +16,12 @@ CAMERA_PARAMS = {
     "joint_set": "",
     "rate": 1.0,
     "loop": False,
-    "start_delay_s": 0.0,
-    "wait_subscribers": 0,
+    "max_frames": 0,
+    "wait_start": True,
     "wait_timeout_s": 30.0,
-    "settle_s": 0.5,
     "replay_time_base": 0.0,
-    "replay_start_wall": 0.0,
-    "keypoints_topic": "/mocap/cameras/{camera}/keypoints2d",
-    "camera_info_topic": "/mocap/cameras/{camera}/camera_info",
+    "keypoints_topic": "keypoints2d",
+    "camera_info_topic": "camera_info",
     "frame_id": "",
 }
 
@@ -31,20 +30,23 @@ CAMERA_PARAMS = {
 FUSION_PARAMS = {
     "calibration": "",
     "cameras": [""],
-    "keypoints_topic": "/mocap/cameras/{camera}/keypoints2d",
-    "skeletons_topic": "/mocap/skeletons",
+    "keypoints_topic": "{camera}/keypoints2d",
+    "skeletons_topic": "skeletons",
+    "latest_topic": "skeletons/latest",
+    "description_topic": "skeleton_description",
+    "triangulated_topic": "skeletons/triangulated",
+    "markers_topic": "markers",
     "world_frame": "world",
-    "sync_tolerance_s": 0.008,
-    "max_wait_s": 0.1,
-    "min_cameras": 2,
-    "clock_jump_s": 1.0,
     "publish_markers": True,
     "publish_tf": True,
-    "publish_joint_state": True,
-    "triangulated_topic": "/mocap/skeletons/triangulated",
+    "publish_camera_tf": True,
+    "start_margin_s": 0.5,
+    "start_timeout_s": 20.0,
+    "diagnostics_period_s": 1.0,
     "imu_topic": "",
     "imu_timeout_s": 1.0,
     "warn_period_s": 2.0,
+    **SYNC_PARAMS,
     **CORE_PARAMS,
 }
 
