@@ -78,7 +78,7 @@ class RobotModel:
 
     Args:
         urdf: URDF file.
-        ee_frame: end-effector frame (its origin and axes are the pose IK controls).
+        ee_frame: end-effector frame (its origin and axes are the pose IK controls); "" = the URDF's last frame.
         home: ``(n,)`` rest pose the IK null space is pulled to (default: mid-range).
         lock: joint names to lock at their neutral position (gripper fingers).
         acceleration, jerk: ``(n,)`` or scalar limits (rad/s^2, rad/s^3); URDFs do not carry them.
@@ -98,6 +98,7 @@ class RobotModel:
         full = pin.buildModelFromUrdf(str(urdf))
         lock_ids = [full.getJointId(n) for n in lock if full.existJointName(n)]
         model = pin.buildReducedModel(full, lock_ids, pin.neutral(full)) if lock_ids else full
+        ee_frame = ee_frame or model.frames[len(model.frames) - 1].name  # default: the URDF's last frame
         if not model.existFrame(ee_frame):
             raise MocapError(f"frame {ee_frame!r} is not in {urdf}",
                              hint=f"choose one of {[f.name for f in model.frames][-8:]} (last frames)")
