@@ -38,8 +38,10 @@ def test_kill_recorder_node_during_episode_3(shared_data, ros_env, tmp_path):
     desc, frames = cmu_operator(shared_data / "bvh" / "131_01.bvh")
     share = installed_executable("x").parents[2] / "share" / "mocap" / "config"
     rec_dir = tmp_path / "rec"
-    h = TeleopHarness(ros_env, tmp_path, desc, {"orientation": "none", "scale": [0.6, 0.6, 0.6]},
-                      {"start_offset": 0.5})
+    # generous timeouts: this test is about the recorder, not the safety timing (tests/ros/test_teleop_node.py)
+    h = TeleopHarness(ros_env, tmp_path, desc, {"orientation": "none", "scale": [0.6, 0.6, 0.6],
+                                                "state_timeout_s": 0.5, "heartbeat_timeout_s": 1.0,
+                                                "operator_timeout_s": 1.0}, {"start_offset": 0.5})
     rec_spec = NodeSpec("recorder_node", "recorder", NS, str(share / "recorder.yaml"),
                         {"output_dir": str(rec_dir), "cameras": ["cam01"], "image_topics": [f"{NS}/cam01/image"],
                          "fps": 30})

@@ -25,6 +25,8 @@ from tests.apps.record.streams import H, W, image  # noqa: E402
 from tests.apps.record.v3_schema import check_v3  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory):

@@ -58,6 +58,7 @@ def test_frames_are_synchronised_and_episodes_controlled(tmp_path):
     assert DESC.n_joints * 3 + 6 == state.shape[1]
 
 
+@pytest.mark.slow
 def test_lerobot_reads_the_recording(tmp_path):
     if not have_reader():
         pytest.skip("LeRobot's reader not set up (bash scripts/lerobot_check/setup.sh)")

@@ -14,6 +14,7 @@ from tests.apps.teleop.conftest import OFFSET_FROM_HOME, arm_rig, executed_limit
 P95_BOUND_M = {"ur5": 0.30, "panda": 0.42}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("robot", ["ur5", "panda"])
 def test_follow_recorded_operator_from_away_from_home(operator, robot):
     desc, frames = operator
