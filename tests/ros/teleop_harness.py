@@ -113,6 +113,28 @@ class TeleopHarness:
             sent.append((time.perf_counter(), f))
         return sent
 
+    def quiesce(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until no trajectory has arrived for ``quiet`` s: the node has answered every frame sent so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.col.msgs[TRAJ][-1][0] if self.col.msgs[TRAJ] else 0.0
+            if time.perf_counter() - last >= quiet:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"trajectories kept coming for {timeout} s\n{logs(self.log_dir)}")
+
+    def last_command_is_stop(self, since: float) -> tuple[bool, str]:
+        """Among the trajectories received after ``since``: the latest-stamped one (the node stamps at processing
+        time) is the last received and decelerates monotonically to rest (a stop); ``(ok, details)``."""
+        trajs = self.trajectories(since)
+        if not trajs:
+            return False, "no trajectory"
+        stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in trajs]
+        k = int(np.argmax(stamps))
+        _, _, v, _ = points(trajs[k][1])
+        mono = bool(np.all(np.diff(np.abs(v), axis=0) <= 1e-9)) and not np.any(v[-1])
+        return (k == len(trajs) - 1 and mono), f"latest stamp at #{k} of {len(trajs)}, decelerating {mono}"
+
     # ------------------------------------------------------------------ what arrived
     def trajectories(self, since: float = 0.0):
         return [(t, m) for t, m in self.col.msgs[TRAJ] if t >= since]

