@@ -44,6 +44,15 @@ def arm_rig(rig: Rig, desc, frames, settle: float = 0.2) -> None:
     assert ok, msg
 
 
+def following(desc, frames, n: int, **cfg) -> tuple[Rig, list]:
+    """A rig armed on the operator and following its first ``n`` frames; ``(rig, re-timed frames)``."""
+    rig = make_rig(desc, **cfg)
+    fr = shifted(frames, rig.t + 0.2)
+    arm_rig(rig, desc, fr)
+    rig.run(fr[n][0], fr[: n + 1])
+    return rig, fr
+
+
 def executed_limits_ratio(rig: Rig, t_from: float = -np.inf) -> tuple[float, float]:
     """Max |v| / limit and |a| / limit over the executed states after ``t_from``."""
     lim = rig.ctl.robot.limits

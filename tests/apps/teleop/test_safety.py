@@ -7,7 +7,7 @@ import numpy as np
 
 from mocap.apps.teleop.safety import SafetyConfig, SafetyState, SafetySupervisor, choose_operator
 from mocap.live.stream import PersonSkeleton, SkeletonFrame, TrackState
-from tests.apps.teleop.conftest import arm_rig, make_rig, shifted
+from tests.apps.teleop.conftest import arm_rig, following, make_rig, shifted
 
 
 def _other_person(frame: SkeletonFrame, pid: int, dy: float = 1.0) -> PersonSkeleton:
@@ -34,10 +34,7 @@ def _assert_stops_and_stays(rig, t_stop, tol=1e-9):
 
 def test_bystander_never_takes_over(operator):
     desc, frames = operator
-    rig = make_rig(desc)
-    fr = shifted(frames, rig.t + 0.2)
-    arm_rig(rig, desc, fr)
-    rig.run(fr[60][0], fr[:61])
+    rig, fr = following(desc, frames, 60)
     assert rig.ctl.status.state == SafetyState.ARMED and _tracks_after(rig, 0)
     # the operator leaves; a second person (id 7) walks in doing the same arm motion 1 m aside
     t_leave = fr[61][0]
@@ -86,10 +83,7 @@ def test_bystander_in_view_is_ignored_and_arming_refuses_to_guess(operator):
 
 def test_heartbeat_timeout_stops(operator):
     desc, frames = operator
-    rig = make_rig(desc)
-    fr = shifted(frames, rig.t + 0.2)
-    arm_rig(rig, desc, fr)
-    rig.run(fr[40][0], fr[:41])
+    rig, fr = following(desc, frames, 40)
     rig.heartbeat_on = False
     last_hb = rig.ctl.supervisor.last_heartbeat
     rig.run(fr[120][0], fr[41:121])
@@ -107,10 +101,7 @@ def test_heartbeat_timeout_stops(operator):
 
 def test_estop_latches_until_rearmed(operator):
     desc, frames = operator
-    rig = make_rig(desc)
-    fr = shifted(frames, rig.t + 0.2)
-    arm_rig(rig, desc, fr)
-    rig.run(fr[40][0], fr[:41])
+    rig, fr = following(desc, frames, 40)
     t_e = rig.t
     rig.send(rig.ctl.set_estop(True, rig.t))
     assert rig.sent[-1][1].kind == "stop" and rig.sent[-1][0] == t_e and rig.sent[-1][2]
@@ -129,10 +120,7 @@ def test_estop_latches_until_rearmed(operator):
 
 def test_stale_robot_state_means_no_motion(operator):
     desc, frames = operator
-    rig = make_rig(desc)
-    fr = shifted(frames, rig.t + 0.2)
-    arm_rig(rig, desc, fr)
-    rig.run(fr[40][0], fr[:41])
+    rig, fr = following(desc, frames, 40)
     rig.state_on = False
     t_off = rig.t
     rig.run(fr[100][0], fr[41:101])
@@ -154,10 +142,7 @@ def test_stale_robot_state_means_no_motion(operator):
 
 def test_param_changes_apply_at_run_time_and_invalid_ones_are_refused(operator):
     desc, frames = operator
-    rig = make_rig(desc)
-    fr = shifted(frames, rig.t + 0.2)
-    arm_rig(rig, desc, fr)
-    rig.run(fr[60][0], fr[:61])
+    rig, fr = following(desc, frames, 60)
     full = rig.ctl.limits.velocity.copy()
     ok, why = rig.ctl.reconfigure({"velocity_scale": 0.1})
     assert ok, why
