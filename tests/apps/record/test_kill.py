@@ -41,7 +41,8 @@ def killed(tmp_path_factory):
             progress = json.loads((out / "progress.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             progress = {}
-        if progress.get("episodes_saved") == 2 and progress.get("frames_in_episode_3", 0) >= 20:
+        if (progress.get("episodes_saved") == 2 and progress.get("frames_in_episode_3", 0) >= 20
+                and progress.get("bag_flushed", 0) > LENGTHS[0] + LENGTHS[1]):  # part of episode 3 is in the bag
             break
         time.sleep(0.02)
     assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
