@@ -21,8 +21,9 @@ PINS=(
   ros-kilted-ament-cmake-ros-core==0.14.5 ros-kilted-ament-package==0.17.2
   catkin-pkg==1.1.1 colcon-common-extensions==0.3.0
   numpy==1.26.4 protobuf==4.25.9
-  # teleop (pinocchio IK, UR5/Panda URDFs) and recorder (rosbag2 MCAP, LeRobot parquet); newer pin/pyarrow need numpy 2
-  pin==2.7.0 example-robot-data==6.0.0 rosbags==0.11.9 pyarrow==21.0.0
+  # teleop (pinocchio IK, UR5/Panda URDFs) and recorder (rosbag2 MCAP, LeRobot parquet + PyAV video); newer
+  # pin/pyarrow need numpy 2. std_srvs: the teleop/recorder services (Trigger).
+  pin==2.7.0 example-robot-data==6.0.0 rosbags==0.11.9 pyarrow==21.0.0 av==15.1.0 ros-kilted-std-srvs==5.5.1
 )
 stamp=$VENV/.mocap-ros-wheels
 want=$(printf '%s\n' "${PINS[@]}" | sha1sum | cut -c1-16)

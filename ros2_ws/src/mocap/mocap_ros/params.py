@@ -1,5 +1,8 @@
 """Parameters (names and defaults) of the nodes; no ROS import. ``config/multiview.yaml`` documents them."""
 
+import dataclasses
+
+from mocap.apps.teleop.controller import TeleopConfig
 from mocap.live.params import CORE_PARAMS
 from mocap.live.sync import SYNC_PARAMS
 
@@ -50,36 +53,38 @@ FUSION_PARAMS = {
     **CORE_PARAMS,
 }
 
-#: teleop node parameters (teleop_core.TeleopConfig fields + topics); ``config/teleop.yaml`` documents them.
-#: ``home`` (double array, radians) may also be set; unset = the robot's default home pose.
-TELEOP_PARAMS = {
-    "skeletons_topic": "/mocap/skeletons",
-    "trajectory_topic": "/teleop/joint_trajectory",
-    "estop_topic": "/teleop/estop",
-    "target_topic": "/teleop/target",
-    "active_topic": "/teleop/active",
+#: teleop node parameters besides the controller's: topics, rates, lifecycle; ``config/teleop.yaml`` documents them.
+TELEOP_NODE_PARAMS = {
+    "robot_state_topic": "/joint_states",
+    "trajectory_topic": "/joint_trajectory_controller/joint_trajectory",
+    "skeletons_topic": "skeletons",
+    "description_topic": "skeleton_description",
     "base_frame": "base_link",
+    "control_rate": 50.0,
+    "heartbeat_button": -1,
+    "autostart": True,
+}
+
+#: optional double-array teleop parameters (unset = the robot's default): declared by type, no default value
+TELEOP_OPTIONAL_LISTS = ("home", "acceleration", "jerk")
+#: teleop controller parameters: every mocap.apps.teleop.controller.TeleopConfig field with its default
+TELEOP_CONFIG_PARAMS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                        for f in dataclasses.fields(TeleopConfig) if f.name not in TELEOP_OPTIONAL_LISTS}
+#: every teleop node parameter with a default (what config/teleop.yaml lists)
+TELEOP_PARAMS = {**TELEOP_NODE_PARAMS, **TELEOP_CONFIG_PARAMS}
+
+#: simulated robot (test tool) parameters; ``config/sim_robot.yaml`` documents them.
+SIM_ROBOT_PARAMS = {
     "robot": "ur5",
     "urdf": "",
-    "ee_frame": "",
-    "person_id": -1,
-    "arm": "right",
-    "shoulder_joint": "",
-    "elbow_joint": "",
-    "wrist_joint": "",
-    "body_frame": True,
-    "reach": 0.35,
-    "scale": [1.0, 1.0, 1.0],
-    "offset": [0.4, -0.1, 0.5],
-    "workspace_min": [0.1, -0.6, 0.1],
-    "workspace_max": [0.7, 0.6, 0.9],
-    "max_velocity": 1.0,
-    "max_dt": 0.1,
-    "smoothing": 0.5,
-    "min_confidence": 0.3,
-    "ik_iterations": 100,
-    "ik_tolerance": 0.0001,
-    "lost_timeout_s": 0.25,
+    "start_positions": [0.0],
+    "start_offset": 0.5,
+    "rate": 100.0,
+    "state_topic": "/joint_states",
+    "trajectory_topic": "/joint_trajectory_controller/joint_trajectory",
+    "publish_state": True,
+    "allow_nonzero_velocity_at_trajectory_end": False,
+    "check_limits": True,
 }
 
 #: recorder node parameters; ``config/recorder.yaml`` documents them.
@@ -87,14 +92,18 @@ RECORDER_PARAMS = {
     "output_dir": "mocap_recording",
     "bag": True,
     "lerobot": True,
-    "skeletons_topic": "/mocap/skeletons",
-    "trajectory_topic": "/teleop/joint_trajectory",
+    "robot_state_topic": "/joint_states",
+    "skeletons_topic": "skeletons",
+    "description_topic": "skeleton_description",
+    "trajectory_topic": "/joint_trajectory_controller/joint_trajectory",
+    "cameras": [""],
     "image_topics": [""],
-    "extra_topics": ["/mocap/joint_states", "/tf"],
-    "episode_topic": "/recorder/episode",
+    "extra_topics": [""],
     "task": "teleoperation demonstration",
-    "auto_start": True,
-    "fps": 30.0,
+    "auto_start": False,
+    "fps": 30,
+    "max_age_s": 0.2,
     "robot_type": "ur5",
     "person_id": -1,
+    "video_codec": "libx264",
 }

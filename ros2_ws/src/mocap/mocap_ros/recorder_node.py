@@ -1,15 +1,19 @@
-"""ROS 2 recorder node: demonstrations (human skeleton, robot joint targets, optional images) -> rosbag2 MCAP +
-LeRobot v3.0 dataset.
+"""ROS 2 recorder node: demonstrations for imitation learning -> LeRobot v3.0 dataset + rosbag2 MCAP.
 
-Thin adapter over :mod:`mocap_ros.recorder_core`. Output in ``output_dir/<YYYYmmdd_HHMMSS>/``:
+Thin adapter over :class:`mocap.apps.record.recorder.DemonstrationRecorder` and
+:class:`mocap.apps.record.bag.BagRecorder`. Output in ``output_dir/<YYYYmmdd_HHMMSS>/``:
 
-- ``bag/``: rosbag2 (MCAP) with ``skeletons_topic``, ``trajectory_topic``, every ``image_topics`` entry
-  (``sensor_msgs/Image``) and ``extra_topics`` (type discovered at run time), written as received (CDR bytes);
-- ``lerobot/``: written at shutdown; ``observation.state`` = the tracked person's joints, ``action`` = the robot
-  joint targets (see :class:`mocap_ros.recorder_core.Demonstrations`).
+- ``lerobot/``: ``observation.state`` = robot joint state (``robot_state_topic``, ``sensor_msgs/JointState``) +
+  the operator's skeleton (``skeletons_topic``); ``action`` = the commanded joints (``trajectory_topic``,
+  ``trajectory_msgs/JointTrajectory`` evaluated at each frame); ``observation.images.<camera>`` = video of each
+  ``image_topics`` entry (``sensor_msgs/Image``, rgb8/bgr8/mono8) named by ``cameras``; sampled at ``fps``.
+  Each episode is flushed atomically when it stops: killing the process loses at most the episode in progress.
+- ``bag/``: rosbag2 MCAP of every recorded topic and ``extra_topics`` (type found at run time), written as
+  messages arrive (flushed every 0.5 s; ``mocap.apps.record.bag.recover_bag`` reads a bag whose writer died).
 
-Episodes: ``episode_topic`` (``std_msgs/String``): a non-empty string starts an episode with that task, an empty one
-ends it; with ``auto_start`` an episode of ``task`` starts at once.
+Episodes: services ``~/start_episode`` (the ``task`` parameter names the task; set it first with
+``ros2 param set``), ``~/stop_episode`` (save) and ``~/discard_episode`` (``std_srvs/Trigger``); with
+``auto_start`` an episode starts once every stream has spoken. Ctrl-C saves the episode in progress.
 """
 
 from __future__ import annotations
@@ -19,21 +23,44 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from mocap_msgs.msg import SkeletonArray
+from mocap_msgs.msg import SkeletonDescription as SkeletonDescriptionMsg
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-from std_msgs.msg import String
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from mocap.apps.record.bag import BagRecorder
+from mocap.apps.record.recorder import DemonstrationRecorder, RecorderConfig
+from mocap.errors import MocapError
 from mocap_ros import convert
 from mocap_ros.node_main import run_node
 from mocap_ros.params import RECORDER_PARAMS as PARAMS
-from mocap_ros.recorder_core import BagRecorder, Demonstrations
+from mocap_ros.teleop_node import description_from_skeleton
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def _msg_class(typename: str):
     pkg, _, name = typename.split("/")
     return getattr(importlib.import_module(f"{pkg}.msg"), name)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray | None:
+    """``sensor_msgs/Image`` -> ``(H, W, 3)`` uint8 RGB (rgb8, bgr8, mono8); None for other encodings."""
+    ch = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(msg.encoding)
+    if ch is None:
+        return None
+    a = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, : msg.width * ch]
+    a = a.reshape(msg.height, msg.width, ch)
+    if msg.encoding == "bgr8":
+        a = a[:, :, ::-1]
+    elif ch == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a)
 
 
 class RecorderNode(Node):
@@ -44,38 +71,51 @@ class RecorderNode(Node):
         for k, v in PARAMS.items():
             self.declare_parameter(k, v)
         p = self.p = {k: self.get_parameter(k).value for k in PARAMS}
+        cams = [c for c in p["cameras"] if c]
+        topics = [t for t in p["image_topics"] if t]
+        if len(cams) != len(topics):
+            raise MocapError(f"recorder: {len(cams)} camera names for {len(topics)} image topics",
+                             hint="give one name per image topic in 'cameras'")
         self.out = Path(p["output_dir"]).expanduser() / time.strftime("%Y%m%d_%H%M%S")
         self.out.mkdir(parents=True, exist_ok=False)
+        self.rec = DemonstrationRecorder(
+            self.out / "lerobot", RecorderConfig(int(p["fps"]), int(p["person_id"]), float(p["max_age_s"]), cams,
+                                                 p["robot_type"], p["video_codec"])) if p["lerobot"] else None
         self.bag = BagRecorder(self.out / "bag") if p["bag"] else None
-        self.demos: Demonstrations | None = None
-        self.task = p["task"]
-        self.pending_start = bool(p["auto_start"])
-        self.t0 = time.monotonic()
+        self._subscribe(p["robot_state_topic"], "sensor_msgs/msg/JointState", self._on_joint_state)
         self._subscribe(p["skeletons_topic"], "mocap_msgs/msg/SkeletonArray", self._on_skeletons)
-        if p["trajectory_topic"]:
-            self._subscribe(p["trajectory_topic"], "trajectory_msgs/msg/JointTrajectory", self._on_trajectory)
-        for t in (t for t in p["image_topics"] if t):
-            self._subscribe(t, "sensor_msgs/msg/Image", None)
+        self._subscribe(p["trajectory_topic"], "trajectory_msgs/msg/JointTrajectory", self._on_trajectory)
+        self._subscribe(p["description_topic"], "mocap_msgs/msg/SkeletonDescription", self._on_description, LATCHED)
+        for cam, topic in zip(cams, topics):
+            self._subscribe(topic, "sensor_msgs/msg/Image", lambda m, cam=cam: self._on_image(cam, m))
         self.extra = [t for t in p["extra_topics"] if t]
-        self.create_subscription(String, p["episode_topic"], self._on_episode, 10)
         if self.extra:
             self.create_timer(1.0, self._discover)
-        self.n_frames = 0
-        self.get_logger().info(f"recording to {self.out} (bag: {p['bag']}, LeRobot: {p['lerobot']}); episodes on "
-                               f"{p['episode_topic']}")
+        self.create_service(Trigger, "~/start_episode", self._srv_start)
+        self.create_service(Trigger, "~/stop_episode", self._srv_stop)
+        self.create_service(Trigger, "~/discard_episode", self._srv_discard)
+        self.create_timer(1.0 / int(p["fps"]), self._tick)
+        self.get_logger().info(f"recording to {self.out} (bag: {p['bag']}, LeRobot: {p['lerobot']}, cameras {cams}); "
+                               "episodes: ~/start_episode ~/stop_episode ~/discard_episode")
 
-    def _subscribe(self, topic: str, typename: str, handler) -> None:
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _subscribe(self, topic: str, typename: str, handler, qos=50) -> None:
+        if not topic:
+            return
+        name = self.resolve_topic_name(topic)  # the bag names topics fully (namespace resolved)
         if self.bag is not None:
-            self.bag.add_topic(topic, typename)
+            self.bag.add_topic(name, typename)
         cls = _msg_class(typename)
 
-        def cb(data: bytes, topic=topic, cls=cls) -> None:
+        def cb(data: bytes, name=name, cls=cls) -> None:
             if self.bag is not None:
-                self.bag.write(topic, self.get_clock().now().nanoseconds, data)
-            if handler is not None:
+                self.bag.write(name, self.get_clock().now().nanoseconds, data)
+            if handler is not None and self.rec is not None:
                 handler(deserialize_message(data, cls))
 
-        self.create_subscription(cls, topic, cb, 50, raw=True)
+        self.create_subscription(cls, topic, cb, qos, raw=True)
 
     def _discover(self) -> None:
         types = dict(self.get_topic_names_and_types())
@@ -87,60 +127,78 @@ class RecorderNode(Node):
                     self.get_logger().warning(f"cannot record {t} ({types[t][0]}): {e}")
                 self.extra.remove(t)
 
-    def _on_episode(self, msg: String) -> None:
-        if msg.data:
-            self.task = msg.data
-            self.pending_start = True
-            if self.demos is not None:
-                self.demos.start_episode(self.task)
-                self.pending_start = False
-            self.get_logger().info(f"episode started: {self.task!r}")
-        else:
-            if self.demos is not None:
-                self.demos.end_episode()
-            self.pending_start = False
-            self.get_logger().info("episode ended")
+    # ------------------------------------------------------------------ streams
+    def _on_joint_state(self, msg: JointState) -> None:
+        self.rec.on_robot_state(self._now(), list(msg.name), list(msg.position))
+
+    def _on_description(self, msg: SkeletonDescriptionMsg) -> None:
+        self.rec.describe(convert.msg_to_description(msg))
 
     def _on_skeletons(self, msg: SkeletonArray) -> None:
-        if not msg.skeletons:
-            return
-        pid = self.p["person_id"]
-        sk = min(msg.skeletons, key=lambda s: s.person_id) if pid < 0 else \
-            next((s for s in msg.skeletons if s.person_id == pid), None)
-        if sk is None:
-            return
-        if self.demos is None:
-            self.demos = Demonstrations(list(sk.joint_names), [])
-        if self.pending_start:
-            self.demos.start_episode(self.task)
-            self.pending_start = False
-        X, conf, _, _ = convert.skeleton_to_arrays(sk)
-        if len(X) == len(self.demos.joint_names):
-            self.demos.add_skeleton(convert.stamp_to_sec(msg.header.stamp), X, conf)
-            self.n_frames += 1
+        if self.rec.description is None:
+            d = description_from_skeleton(msg)
+            if d is None:
+                return
+            self.rec.describe(d)
+        self.rec.on_skeleton(convert.msg_to_frame(msg), self._now())
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        if self.demos is None or not msg.points:
+        if not msg.points:
             return
-        if not self.demos.action_names:
-            self.demos.action_names = list(msg.joint_names)
-        # the action's time base is the skeleton stamps: the latest skeleton time the target answers
-        if self.demos.current is not None and self.demos.current.times:
-            self.demos.add_action(self.demos.current.times[-1], msg.points[0].positions)
+        start = convert.stamp_to_sec(msg.header.stamp) or self._now()
+        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        self.rec.on_trajectory(start, list(msg.joint_names), times, [list(p.positions) for p in msg.points])
+
+    def _on_image(self, cam: str, msg: Image) -> None:
+        img = image_to_rgb(msg)
+        if img is None:
+            self.get_logger().warning(f"camera {cam}: image encoding {msg.encoding!r} not recorded (rgb8, bgr8, "
+                                      "mono8)", throttle_duration_sec=5.0)
+            return
+        self.rec.on_image(cam, self._now(), img)
+
+    def _tick(self) -> None:
+        if self.rec is None:
+            return
+        if self.p["auto_start"] and self.rec.writer is None and not self.rec.missing():
+            self.get_logger().info(self.rec.start_episode(self.get_parameter("task").value)[1])
+        self.rec.tick(self._now())
+
+    # ------------------------------------------------------------------ services
+    def _srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.rec is None:
+            response.success, response.message = False, "LeRobot recording is off (lerobot: false)"
+            return response
+        try:
+            response.success, response.message = self.rec.start_episode(self.get_parameter("task").value)
+        except MocapError as e:
+            response.success, response.message = False, str(e)
+        self.get_logger().info(response.message)
+        return response
+
+    def _srv_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        e = self.rec.stop_episode() if self.rec is not None else None
+        response.success = e is not None
+        response.message = f"episode {e} saved" if e is not None else "no episode with frames in progress"
+        self.get_logger().info(response.message)
+        return response
+
+    def _srv_discard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = self.rec is not None and self.rec.discard_episode()
+        response.message = "episode discarded" if response.success else "no episode in progress"
+        self.get_logger().info(response.message)
+        return response
 
     def finish(self) -> None:
-        """Close the bag and export the LeRobot dataset (called at shutdown)."""
+        """Save the episode in progress and close the bag (clean shutdown)."""
+        if self.rec is not None:
+            e = self.rec.stop_episode()
+            if e is not None:
+                self.get_logger().info(f"episode {e} saved at shutdown")
+            self.rec.close()
         if self.bag is not None:
             self.bag.close()
             self.get_logger().info(f"bag: {self.bag.count} messages in {self.bag.path}")
-        if self.p["lerobot"] and self.demos is not None:
-            try:
-                info = self.demos.export_lerobot(self.out / "lerobot", self.p["fps"], self.p["robot_type"],
-                                                 self.p["task"])
-                self.get_logger().info(f"LeRobot dataset: {info['total_episodes']} episodes, {info['total_frames']} "
-                                       f"frames in {self.out / 'lerobot'}")
-            except ValueError as e:
-                self.get_logger().warning(f"LeRobot export skipped: {e}")
 
 
 def main(argv: list[str] | None = None) -> int:
