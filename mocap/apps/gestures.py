@@ -244,11 +244,12 @@ _JOINTS = ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "left_kne
 
 
 def _joint_index(names: list[str]) -> dict[str, int]:
-    from mocap.body.anny_model import canonical_anny_name
+    from mocap.apps.humanoid import anny_names
 
+    anny = anny_names(names)
     idx: dict[str, int] = {}
     for j, n in enumerate(names):
-        c = n if n in _JOINTS else (canonical_anny_name(n) or n)
+        c = n if n in _JOINTS else anny.get(n, n)
         if c in _JOINTS and c not in idx:
             idx[c] = j
     return idx

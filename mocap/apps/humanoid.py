@@ -103,12 +103,12 @@ def humanoid_bone_map(joint_names: list[str] | tuple[str, ...]) -> dict[str, int
     ``spine1..3``, ``left_collar``, fingers ``left_index1`` or canonical ``left_index_mcp``) and Anny's bones
     (``root``, ``spine04``, ``upperarm01.L``...). Joints without a humanoid counterpart are left out.
     """
-    from mocap.body.anny_model import canonical_anny_name
     from mocap.export.profiles import profile_names
     from mocap.skeletons.smplx_joints import SMPLX_RENAMES
 
     names = [str(n) for n in joint_names]
-    canon = [SMPLX_RENAMES.get(n, canonical_anny_name(n) or n) for n in names]
+    anny = anny_names(names)
+    canon = [SMPLX_RENAMES.get(n, anny.get(n, n)) for n in names]
     try:
         unity, _ = profile_names(canon, "unity")
     except MocapError:
@@ -119,6 +119,16 @@ def humanoid_bone_map(joint_names: list[str] | tuple[str, ...]) -> dict[str, int
         if u in known and u not in out:
             out[u] = j
     return out
+
+
+def anny_names(names: list[str]) -> dict[str, str]:
+    """Anny bone -> canonical joint name for the names that are Anny bones (imports the Anny model module, and so
+    torch, only when some name looks like one)."""
+    if not any(n.endswith((".L", ".R")) or n == "root" or n.startswith(("spine0", "neck0")) for n in names):
+        return {}
+    from mocap.body.anny_model import canonical_anny_name
+
+    return {n: c for n in names if (c := canonical_anny_name(n))}
 
 
 @dataclass
