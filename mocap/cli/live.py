@@ -82,13 +82,13 @@ def _print_status(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.replay is not None:
         return _replay(args)
+    if args.calib is None:
+        raise MocapError("--calib is required with cameras or videos", hint="mocap live --videos DIR --calib C")
     from mocap.apps.live import LiveRunner, open_live_sources
     from mocap.cameras.formats import read_calibration
     from mocap.keypoints2d.base import make_detector
     from mocap.live.core import FusionCore
 
-    if args.calib is None:
-        raise MocapError("--calib is required with cameras or videos", hint="mocap live --videos DIR --calib C")
     sources = open_live_sources(args.videos, args.cameras, args.realsense)
     if len(sources) < 2:
         raise MocapError(f"{len(sources)} camera(s): live triangulation needs at least 2")
