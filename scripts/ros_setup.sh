@@ -60,5 +60,7 @@ if [ "${MOCAP_ROS_NO_TEST_MSGS:-0}" != 1 ] && ! "$PY" -c 'import tf2_msgs.msg' 2
   # tf2_msgs is not on PyPI: a local copy (identical definition and type hash) lets the tests receive /tf.
   [ "${MOCAP_ROS_NO_TEST_MSGS:-0}" != 1 ] && build_pkg "$ROOT/ros2_ws/test_support/tf2_msgs" tf2_msgs
 fi
+# the installed Python module is a copy: drop it first so modules moved or deleted in the source do not linger
+rm -rf "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mocap_ros"
 build_pkg "$ROOT/ros2_ws/src/mocap" mocap
 "$PY" -c 'import rclpy, mocap_msgs.msg, mocap_ros' && echo "[ros] ready: rclpy, mocap_msgs, mocap_ros import from .venv"

@@ -1,5 +1,6 @@
-"""Live (online, causal) capture: the skeleton stream contract and the online core shared by ``mocap live`` and
-the ROS 2 fusion node."""
+"""Live (online, causal) capture: the skeleton stream contract (:mod:`mocap.live.stream`), multi-camera time
+synchronisation (:mod:`mocap.live.sync`) and the online core (:mod:`mocap.live.core`) shared by ``mocap live`` and
+the ROS 2 fusion node. Import the core from :mod:`mocap.live.core` (it loads the reconstruction stack)."""
 
 from mocap.live.stream import (
     PersonSkeleton,

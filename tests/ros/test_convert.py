@@ -28,7 +28,7 @@ def test_keypoints_round_trip_keeps_nan_and_float32():
 
 def test_skeleton_and_camera_info():
     from mocap_ros import convert
-    from mocap_ros.skeleton import joint_orientations
+    from mocap.skeletons.orientations import joint_orientations
 
     from mocap.cameras import Camera
 

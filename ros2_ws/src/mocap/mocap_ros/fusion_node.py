@@ -1,7 +1,7 @@
 """ROS 2 fusion node: N cameras' ``mocap_msgs/Keypoints2D`` -> ``mocap_msgs/SkeletonArray``, markers, TF, JointState.
 
 Subscribes ``keypoints_topic`` (``{camera}`` replaced by each name of ``cameras``), time-synchronises by header stamp
-(:mod:`mocap_ros.sync`), triangulates and filters with the library (:mod:`mocap_ros.fusion_core`) and publishes:
+(:mod:`mocap.live.sync`), triangulates and filters with the library's live core (:mod:`mocap.live.core`) and publishes:
 
 - ``skeletons_topic`` (``/mocap/skeletons``): ``mocap_msgs/SkeletonArray``;
 - ``/mocap/markers``: ``visualization_msgs/MarkerArray`` (joints + bones);
@@ -11,7 +11,7 @@ Subscribes ``keypoints_topic`` (``{camera}`` replaced by each name of ``cameras`
 
 With a body model (``body_model: anny | smplx``) the fit is deferred: every frame's triangulated skeleton is
 published at once on ``triangulated_topic`` (keypoint joint set) and put in a one-frame slot
-(:class:`~mocap_ros.fusion_core.LatestSlot`); when no callback is ready, the node's spin loop (:func:`spin_fitting`)
+(:class:`~mocap.live.core.LatestSlot`); when no callback is ready, the node's spin loop (:func:`spin_fitting`)
 fits the newest frame (warm-started) and publishes it on ``skeletons_topic`` (body model joints, orientations,
 shape; markers, TF and joint states follow it). Frames that arrive during a fit replace each other in the slot:
 they are skipped (counted, reported in a throttled log line) instead of queueing, so the fitted output stays fresh.
@@ -20,7 +20,7 @@ GIL hand-offs (measured: fit p95 14 -> 26 ms next to a 30 Hz triangulation threa
 
 Body-worn IMUs (``imu_topics``, ``sensor_msgs/Imu``, each strapped to the bone ``imu_segments`` names as
 ``"parent:child"``) are fused on the single-person path: each aligns itself to its bone from frames where the cameras
-see it, then rebuilds the child joint when the cameras lose it (:class:`~mocap_ros.fusion_core.FusionCore`). The IMU
+see it, then rebuilds the child joint when the cameras lose it (:class:`~mocap.live.core.FusionCore`). The IMU
 stamps must be on the cameras' clock.
 
 It warns (throttled) and keeps publishing on: a missing camera, a clock jump (filters reset), out-of-sync/late
@@ -43,11 +43,11 @@ from sensor_msgs.msg import Imu, JointState
 from visualization_msgs.msg import MarkerArray
 
 from mocap.errors import MocapError
+from mocap.live.core import FusionCore, LatestSlot
+from mocap.live.sync import FrameSynchronizer
 from mocap_ros import convert
-from mocap_ros.fusion_core import FusionCore, LatestSlot
 from mocap_ros.node_main import run_node
 from mocap_ros.params import FUSION_PARAMS as PARAMS
-from mocap_ros.sync import FrameSynchronizer
 
 try:  # not on PyPI; present in every real ROS 2 install
     from tf2_msgs.msg import TFMessage
@@ -65,35 +65,12 @@ class FusionNode(Node):
             self.declare_parameter(k, v)
         p = {k: self.get_parameter(k).value for k in PARAMS}
         self.p = p
-        from mocap.cameras.formats import read_calibration
-
-        if not p["calibration"]:
-            raise SystemExit("fusion: parameter 'calibration' is empty; set it to a calibration file (any format "
-                             "mocap reads, e.g. calibration.toml)")
-        rig = read_calibration(p["calibration"])
-        cams = [c for c in p["cameras"] if c] or rig.names
-        unknown = [c for c in cams if c not in rig.names]
-        if unknown:
-            raise SystemExit(f"fusion: cameras {unknown} are not in {p['calibration']} (it has {rig.names})")
-        rig = rig.subset(cams)
-        fopts = {"min_cutoff": p["filter_min_cutoff"], "beta": p["filter_beta"]} if p["filter"] == "one_euro" else {}
-        topts = {"min_conf": p["min_conf"], "reproj_threshold_px": p["reproj_threshold_px"], "refine": p["refine"]}
-        topts["min_views"] = max(2, int(p["min_views"]))
-        tracker = {"gate_m": p["track_gate_m"], "min_hits": p["track_min_hits"], "max_misses": p["track_max_misses"]}
         imu_topics = [t for t in p["imu_topics"] if t]
-        imu_segs = [s for s in p["imu_segments"] if s]
-        if len(imu_topics) != len(imu_segs):
-            raise SystemExit(f"fusion: imu_topics has {len(imu_topics)} topics but imu_segments {len(imu_segs)} "
-                             "segments; give one 'parent:child' joint pair per IMU topic")
         try:
-            self.core = FusionCore(rig, p["joint_set"], filter=p["filter"], filter_opts=fopts, triangulate_opts=topts,
-                                   use_prior=p["use_prior"], fitter_factory=self._fitter_factory(p),
-                                   multi_person=p["multi_person"], tracker_opts=tracker,
-                                   imu_segments=dict(zip(imu_topics, imu_segs, strict=True)),
-                                   imu_opts={"min_align_frames": int(p["imu_min_align_frames"])},
-                                   imu_max_age_s=p["imu_max_age_s"])
+            self.core = FusionCore.from_params(p["calibration"], p, cameras=[c for c in p["cameras"] if c])
         except MocapError as e:
             raise SystemExit(f"fusion: {e}") from None
+        cams = self.core.cameras
         self.sync = FrameSynchronizer(cams, p["sync_tolerance_s"], p["max_wait_s"], p["min_cameras"],
                                       p["clock_jump_s"])
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -127,42 +104,13 @@ class FusionNode(Node):
             self.create_subscription(Imu, t, lambda m, t=t: self._on_imu(t, m, fuse=False), 50)
         self.timer = self.create_timer(min(0.02, p["max_wait_s"] / 2), self._on_timer)
         self.stats = {"frames": 0, "published": 0}
-        imu = f", IMUs {dict(zip(imu_topics, imu_segs, strict=True))}" if imu_topics else ""
+        imu = f", IMUs {self.core._imu_specs}" if imu_topics else ""
         fit = (f", body fit {p['body_model']} of the newest frame (triangulated: {p['triangulated_topic'] or 'off'})"
                if self.fit_slot is not None else "")
-        self.get_logger().info(f"fusing {len(cams)} cameras {cams} ({p['joint_set']}, filter {p['filter']}, "
+        self.get_logger().info(f"fusing {len(cams)} cameras {cams} ({p['joint_set'] or 'joint set from the cameras'}, "
+                               f"filter {p['filter']}, "
                                f"sync tolerance {p['sync_tolerance_s'] * 1000:.1f} ms) -> {p['skeletons_topic']}"
                                f"{imu}{fit}")
-
-    # ------------------------------------------------------------------ setup helpers
-    def _fitter_factory(self, p: dict):
-        """A callable making one :class:`mocap.body.fit.OnlineFitter` per tracked person (shared model), or None."""
-        if not p["body_model"]:
-            return None
-        import torch
-
-        from mocap.body.fit import FitConfig, OnlineFitter
-        from mocap.skeletons import get_joint_set
-
-        if p["body_model"] == "anny":
-            from mocap.body.anny_model import AnnyModel
-
-            model = AnnyModel()
-        elif p["body_model"] == "smplx":
-            from mocap.body.smplx_model import SmplxModel
-
-            model = SmplxModel(p["body_model_path"] or None)
-        else:
-            raise SystemExit(f"fusion: body_model must be '', 'anny' or 'smplx', not {p['body_model']!r}")
-        threads = int(p["fit_threads"])
-        if threads > 0:  # process-wide: the fit's small batched ops are fastest on one thread (mocap.body.fit)
-            torch.set_num_threads(threads)
-        # re-initialise a person's fit only when its mean keypoint residual exceeds fit_reinit_m: a re-initialisation
-        # costs 50-70 ms (several frames), and at 6 cm (the offline default) it fired ~1 / 60 frames on a CMU clip
-        # without lowering the residual (the warm fit catches up within a few frames)
-        cfg = FitConfig(threads=threads if threads > 0 else None, reinit_m=float(p["fit_reinit_m"]))
-        names, js = list(get_joint_set(p["joint_set"]).joints), p["joint_set"]
-        return lambda: OnlineFitter(model, names, config=cfg, fps=p["fps"], joint_set=js)
 
     def _warn(self, key: str, text: str) -> None:
         now = time.monotonic()
@@ -216,7 +164,10 @@ class FusionNode(Node):
         except ValueError as e:
             self._warn(f"bad:{camera}", f"{e}; message ignored")
             return
-        problem = self.core.check_frame(camera, kp)
+        try:
+            problem = self.core.check_frame(camera, kp, msg.joint_set)
+        except MocapError as e:  # an unknown joint set, or IMU segments naming joints it lacks
+            problem = f"camera {camera!r}: {e}; camera ignored"
         if problem:
             self._warn(f"joints:{camera}", problem)
             kp = None
@@ -262,9 +213,14 @@ class FusionNode(Node):
 
     def _array_msg(self, res):
         wf = self.p["world_frame"]
-        msgs = [convert.skeleton_msg(s.person_id, s.joint_names, s.parents, s.X, s.conf, s.global_q, s.local_q,
-                                     res.stamp, wf, s.body_model, s.shape, s.root_translation)
-                for s in res.skeletons]
+        msgs = []
+        for s in res.skeletons:
+            d = self.core.description(s.person_id, fitted=res.fitted)
+            names, parents = (d.joint_names, d.parents) if d is not None else ([], [])
+            msgs.append(convert.skeleton_msg(s.person_id, names, parents, s.positions, s.joint_confidence,
+                                             s.global_quat_xyzw, s.local_quat_xyzw, res.stamp, wf,
+                                             d.body_model if d else "", d.shape if d else None,
+                                             s.root_translation))
         return convert.skeleton_array_msg(msgs, res.joint_set, res.stamp, wf, res.cameras)
 
     def publish_extras(self) -> bool:
@@ -295,17 +251,25 @@ class FusionNode(Node):
 
     def _publish_extras(self, res) -> None:
         wf = self.p["world_frame"]
+        people = [s for s in res.skeletons if s.valid().any()]
+        if not people:
+            return
+        d = self.core.description(fitted=res.fitted)
         if self.pub_markers is not None:
-            bones = [(int(p), c) for c, p in enumerate(res.skeletons[0].parents) if p >= 0]
-            self.pub_markers.publish(convert.markers_msg([(s.person_id, s.X) for s in res.skeletons], bones,
+            bones = [(int(p), c) for c, p in enumerate(d.parents) if p >= 0]
+            self.pub_markers.publish(convert.markers_msg([(s.person_id, s.positions) for s in people], bones,
                                                          res.stamp, wf))
         if self.pub_tf is not None:
-            tfs = [t for s in res.skeletons
-                   for t in convert.transforms(s.person_id, s.joint_names, s.X, s.global_q, res.stamp, wf)]
+            tfs = [t for s in people
+                   for t in convert.transforms(s.person_id, d.joint_names, s.positions, s.global_quat_xyzw, res.stamp,
+                                               wf)]
             self.pub_tf.publish(TFMessage(transforms=tfs))
         if self.pub_js is not None:
-            for s in res.skeletons:
-                self.pub_js.publish(convert.joint_state_msg(s.person_id, s.joint_names, s.local_rotvec, res.stamp))
+            from mocap.geometry.rotations import matrix_to_rotvec, quat_xyzw_to_matrix
+
+            for s in people:
+                rv = matrix_to_rotvec(quat_xyzw_to_matrix(s.local_quat_xyzw))
+                self.pub_js.publish(convert.joint_state_msg(s.person_id, d.joint_names, rv, res.stamp))
 
 
 def spin_fitting(node: FusionNode) -> None:

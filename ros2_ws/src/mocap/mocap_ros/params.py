@@ -1,5 +1,7 @@
 """Parameters (names and defaults) of the nodes; no ROS import. ``config/multiview.yaml`` documents them."""
 
+from mocap.live.core import CORE_PARAMS
+
 MODES = ("replay", "video", "usb", "realsense")
 
 #: camera node parameters
@@ -24,11 +26,11 @@ CAMERA_PARAMS = {
     "frame_id": "",
 }
 
-#: fusion node parameters
+#: fusion node parameters: its topics and outputs, the synchroniser's options, then the live core's
+#: (:data:`mocap.live.core.CORE_PARAMS`, shared with ``mocap live``)
 FUSION_PARAMS = {
     "calibration": "",
     "cameras": [""],
-    "joint_set": "coco17",
     "keypoints_topic": "/mocap/cameras/{camera}/keypoints2d",
     "skeletons_topic": "/mocap/skeletons",
     "world_frame": "world",
@@ -36,34 +38,14 @@ FUSION_PARAMS = {
     "max_wait_s": 0.1,
     "min_cameras": 2,
     "clock_jump_s": 1.0,
-    "filter": "one_euro",
-    "filter_min_cutoff": 2.0,
-    "filter_beta": 20.0,
-    "min_conf": 0.1,
-    "min_views": 2,
-    "reproj_threshold_px": 15.0,
-    "refine": False,
-    "use_prior": True,
     "publish_markers": True,
     "publish_tf": True,
     "publish_joint_state": True,
-    "multi_person": True,
-    "track_gate_m": 0.5,
-    "track_min_hits": 1,
-    "track_max_misses": 10,
-    "body_model": "",
-    "fps": 30.0,
-    "body_model_path": "",
     "triangulated_topic": "/mocap/skeletons/triangulated",
-    "fit_threads": 1,
-    "fit_reinit_m": 0.1,
     "imu_topic": "",
-    "imu_topics": [""],
-    "imu_segments": [""],
-    "imu_max_age_s": 0.1,
-    "imu_min_align_frames": 30,
     "imu_timeout_s": 1.0,
     "warn_period_s": 2.0,
+    **CORE_PARAMS,
 }
 
 #: teleop node parameters (teleop_core.TeleopConfig fields + topics); ``config/teleop.yaml`` documents them.

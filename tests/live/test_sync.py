@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.ros.conftest import import_pure
+from mocap.live import sync
 
-sync = import_pure("sync")
 CAMS = ["a", "b", "c"]
 
 

@@ -1,7 +1,8 @@
-"""Joint orientations of a skeleton from its 3D joint positions (no ROS import).
+"""Joint orientations of a skeleton from its 3D joint positions.
 
-Convention (stated in ``mocap_msgs/Skeleton``): quaternions (x, y, z, w); a joint's frame has its x axis along the
-bone to its first child with a finite position; the twist about that bone is the smallest rotation from the
+Used by the live core (:mod:`mocap.live.core`) for skeletons without a body-model fit. Convention (stated in
+``mocap_msgs/Skeleton`` and :mod:`mocap.live.stream`): quaternions (x, y, z, w); a joint's frame has its x axis
+along the bone to its first child with a finite position; the twist about that bone is the smallest rotation from the
 parent's frame (the world frame for roots), so orientations are swing-only and continuous over time. Joints
 without a usable child keep their parent's orientation (local = identity). ``global[j] = global[parent[j]] @
 local[j]``.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.geometry.rotations import matrix_to_quat_xyzw
+from mocap.geometry.rotations import matrix_to_quat_xyzw, quat_xyzw_to_matrix
 
 
 def _levels(parents: np.ndarray) -> list[np.ndarray]:
@@ -91,8 +92,6 @@ def joint_orientations(X: np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, 
 
 def global_from_local(local_xyzw: np.ndarray, parents: np.ndarray) -> np.ndarray:
     """``(J, 4)`` global orientations from local ones ``(J, 4)`` along the tree (xyzw)."""
-    from mocap.geometry.rotations import quat_xyzw_to_matrix
-
     L = quat_xyzw_to_matrix(np.asarray(local_xyzw, float))
     G = L.copy()
     for lev in _levels(parents):
@@ -100,3 +99,20 @@ def global_from_local(local_xyzw: np.ndarray, parents: np.ndarray) -> np.ndarray
         m = par >= 0
         G[lev[m]] = G[par[m]] @ L[lev[m]]
     return matrix_to_quat_xyzw(G)
+
+
+def offsets_in_parent_frames(X: np.ndarray, parents: np.ndarray, global_xyzw: np.ndarray) -> np.ndarray:
+    """``(J, 3)`` offset of each joint from its parent expressed in the parent's frame (roots: world position).
+
+    With ``global_xyzw`` from :func:`joint_orientations` of the same ``X (J, 3)``, the first child of every joint
+    gets ``(bone length, 0, 0)``; this is the rest pose (identity orientations) that those orientations are
+    relative to. Missing joints (NaN) get zeros.
+    """
+    X = np.asarray(X, float)
+    parents = np.asarray(parents, int)
+    G = quat_xyzw_to_matrix(np.asarray(global_xyzw, float))
+    off = X.copy()
+    child = parents >= 0
+    par = parents[child]
+    off[child] = np.einsum("nji,nj->ni", G[par], X[child] - X[par])
+    return np.nan_to_num(off, nan=0.0)

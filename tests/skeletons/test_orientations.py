@@ -6,9 +6,7 @@ import numpy as np
 
 from mocap.geometry.rotations import quat_xyzw_to_matrix
 from mocap.skeletons import get_joint_set
-from tests.ros.conftest import import_pure
-
-sk = import_pure("skeleton")
+from mocap.skeletons import orientations as sk
 
 
 def test_x_axis_points_along_bone_to_first_child_and_local_composes():
