@@ -34,12 +34,9 @@ class OfflineStream:
 
 
 def _orientations(X: np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint-skeleton joint orientations (``mocap.skeletons.orientations`` once it is in the library)."""
-    try:
-        from mocap.skeletons.orientations import joint_orientations
-    except ImportError:  # the library's copy is not there yet: identity = "unknown" in the stream contract
-        J = len(parents)
-        return identity_quats(J), identity_quats(J)
+    """Keypoint-skeleton joint orientations (the convention of the ROS messages and the online core)."""
+    from mocap.skeletons.orientations import joint_orientations
+
     return joint_orientations(X, parents)
 
 
@@ -49,10 +46,15 @@ def keypoints_stream(kp3d, orientations: bool = True) -> OfflineStream:  # noqa:
     Missing people (all NaN in a frame) are left out of that frame; confidence NaN counts as 1.
     """
     from mocap.skeletons import get_joint_set
+    from mocap.skeletons.orientations import offsets_in_parent_frames
 
     js = get_joint_set(kp3d.joint_set)
     parents = np.array([-1 if p is None or p < 0 else p for p in js.parents], dtype=np.int64)
-    desc = SkeletonDescription(js.name, list(js.joints), parents, np.zeros((len(js.joints), 3)))
+    seen = np.isfinite(kp3d.data[..., :3]).all(-1).sum(-1)  # (T, P): the most complete person sets the rest pose
+    t, k = np.unravel_index(int(np.argmax(seen)), seen.shape) if seen.size else (0, 0)
+    X0 = kp3d.data[t, k, :, :3] if seen.size else np.zeros((len(js.joints), 3))
+    rest = offsets_in_parent_frames(X0, parents, _orientations(X0, parents)[0])
+    desc = SkeletonDescription(js.name, list(js.joints), parents, rest)
     frames = []
     for t in range(kp3d.n_frames):
         people = []

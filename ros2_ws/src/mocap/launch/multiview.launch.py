@@ -6,7 +6,7 @@
     ros2 launch mocap multiview.launch.py ... teleop:=true record:=true record_dir:=demos
 
 Arguments (see mocap_ros.launch_spec.LAUNCH_ARGUMENTS): config, cameras, calibration, keypoints_file, rviz,
-teleop, teleop_config, record, record_dir. The nodes and their parameters come from
+teleop, teleop_config, record, record_dir; app bridges (APP_ARGUMENTS below): vmc, vmc_url, game_control, gestures. The nodes and their parameters come from
 mocap_ros.launch_spec.node_specs, the same function the tests use to start the pipeline without launch_ros.
 """
 
@@ -44,6 +44,29 @@ def _nodes(context, *args, **kwargs):
     ]
 
 
+# ---- app bridges (mocap.apps): VMC avatar stream and game control, off by default --------------------------------
+APP_ARGUMENTS = {
+    "vmc": ("false", "start vmc_bridge: skeletons -> an avatar over VMC (VSeeFace, Warudo, Unity + EVMC4U)"),
+    "vmc_url": ("vmc://127.0.0.1:39539", "VMC receiver, vmc://HOST:PORT[?person=ID&rate=HZ&calib=FRAMES]"),
+    "game_control": ("false", "start game_control: skeletons -> sensor_msgs/Joy /mocap/joy + events /mocap/events"),
+    "gestures": ("", "gesture TOML file of game_control (default: the built-in gestures)"),
+}
+
+
+def _apps(context, *args, **kwargs):
+    nodes = []
+    if is_true(LaunchConfiguration("vmc").perform(context)):
+        nodes.append(Node(package="mocap", executable="vmc_bridge", name="vmc_bridge", namespace="/mocap",
+                          parameters=[{"vmc_url": LaunchConfiguration("vmc_url").perform(context)}],
+                          output="screen", emulate_tty=True))
+    if is_true(LaunchConfiguration("game_control").perform(context)):
+        nodes.append(Node(package="mocap", executable="game_control", name="game_control", namespace="/mocap",
+                          parameters=[{"gestures": LaunchConfiguration("gestures").perform(context)}],
+                          output="screen", emulate_tty=True))
+    return nodes
+# ---- end of the app bridges ----------------------------------------------------------------------------------------
+
+
 def generate_launch_description():
     share = get_package_share_directory("mocap")
     args = [DeclareLaunchArgument(name, default_value=default, description=desc)
@@ -51,4 +74,6 @@ def generate_launch_description():
     rviz = Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
                 arguments=["-d", os.path.join(share, "rviz", "mocap.rviz")],
                 condition=IfCondition(LaunchConfiguration("rviz")))
-    return LaunchDescription([*args, OpaqueFunction(function=_nodes), rviz])
+    args += [DeclareLaunchArgument(name, default_value=default, description=desc)
+             for name, (default, desc) in APP_ARGUMENTS.items()]
+    return LaunchDescription([*args, OpaqueFunction(function=_nodes), OpaqueFunction(function=_apps), rviz])

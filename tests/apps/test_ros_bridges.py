@@ -1,0 +1,86 @@
+"""The ROS 2 app bridges through the real ``ros2 launch``: camera nodes replay a synthetic capture of CMU 131_01
+(walk, deep crouch near 3 s), the fusion node publishes skeletons, ``vmc_bridge`` streams them to a VMC receiver in
+this test (EVMC4U's type checks) and ``game_control`` publishes ``sensor_msgs/Joy`` and the crouch event.
+
+Runs inside the loopback-only network namespace: ``bash scripts/ros_test.sh tests/apps/test_ros_bridges.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.ros.conftest import needs_netns, needs_ros
+
+pytestmark = [pytest.mark.ros, needs_ros, needs_netns]
+
+
+@pytest.mark.slow
+def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path):
+    from mocap_msgs.msg import SkeletonArray
+    from sensor_msgs.msg import Joy
+    from std_msgs.msg import String
+
+    from mocap.apps.gestures import AXES
+    from mocap.cameras.formats import write_calibration
+    from mocap.keypoints import save_npz
+    from mocap.synthetic import make_capture
+    from tests.apps.vmc_receiver import VmcReceiver
+    from tests.ros.rosutil import Collector
+
+    rig, kp2d, _ = make_capture(shared_data / "bvh" / "131_01.bvh", n_cameras=3, frame_step=4, max_frames=130,
+                                noise_px=1.0, outlier_rate=0.0, dropout_rate=0.0)
+    calib = write_calibration(rig, tmp_path / "calibration.toml")
+    kp_file = save_npz(kp2d, tmp_path / "kp2d.npz")
+    rx = VmcReceiver()
+    col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/joy": Joy, "/mocap/events": String})
+    bindir = Path(sys.executable).parent
+    env = {**ros_env, "AMENT_PREFIX_PATH": str(bindir.parent), "PATH": f"{bindir}:{ros_env.get('PATH', '')}"}
+    cmd = [str(bindir / "ros2"), "launch", "mocap", "multiview.launch.py", f"calibration:={calib}",
+           f"keypoints_file:={kp_file}", f"cameras:={','.join(rig.names)}", "vmc:=true",
+           f"vmc_url:=vmc://127.0.0.1:{rx.port}?calib=5", "game_control:=true"]
+    log = open(tmp_path / "launch.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            n = len(col.msgs["/mocap/skeletons"])
+            if n >= 0.8 * kp2d.n_frames and time.monotonic() - col.msgs["/mocap/skeletons"][-1][0] > 1.0:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        log.close()
+        col.close()
+        rx.close()
+    text = (tmp_path / "launch.log").read_text()[-4000:]
+    skel = col.msgs["/mocap/skeletons"]
+    assert len(skel) >= 0.5 * kp2d.n_frames, text
+    # vmc_bridge: a bundle per skeleton message, Unity receiver's checks, bones after the rig's 5 calibration frames
+    frames = rx.frames
+    assert rx.violations == [] and len(frames) >= 0.9 * len(skel), text
+    moving = [f for f in frames if f.bones]
+    assert len(moving) >= len(frames) - 6 and len(moving[-1].bones) == 22 and moving[-1].ok == (1, 3, 0, 1)
+    # game_control: one Joy per skeleton message, the axes in order, one button per gesture; the crouch event
+    joys = [m for _, m in col.msgs["/mocap/joy"]]
+    assert len(joys) >= 0.9 * len(skel) and all(len(j.axes) == len(AXES) for j in joys)
+    events = [json.loads(m.data) for _, m in col.msgs["/mocap/events"]]
+    starts = [e for e in events if e["phase"] == "start"]
+    assert [e["name"] for e in starts if e["name"] in ("crouch", "jump")] == ["crouch"], events
+    crouch_t = starts[[e["name"] for e in starts].index("crouch")]["t"]
+    pressed = [j for j in joys if any(j.buttons)]
+    assert pressed and max(j.axes[AXES.index("crouch")] for j in joys) > 0.3
+    assert abs((crouch_t - skel[0][1].header.stamp.sec - skel[0][1].header.stamp.nanosec * 1e-9) - 2.9) < 0.5
