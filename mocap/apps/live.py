@@ -65,43 +65,56 @@ class LiveStats:
                 f"people {self.people[-1] if self.people else 0}")
 
 
-class CameraReader(threading.Thread):
-    """Decode one source into a short buffer of recent frames (a video file is released at its media time from
-    ``t0``, as a camera would deliver it); frames that fall out of the buffer unused are counted as dropped."""
+class _Reader(threading.Thread):
+    """A reader thread: :meth:`_loop` reads; an exception is kept for the runner; ``ended`` is set at the end."""
 
-    def __init__(self, source, t0: float, stats: LiveStats, max_frames: int | None = None,  # noqa: ANN001
-                 keep: int = 8) -> None:
-        super().__init__(daemon=True, name=f"read-{source.name}")
-        self.source, self.t0, self.stats, self.max_frames = source, t0, stats, max_frames
-        self.buffer: list[tuple[float, object, float]] = []  # (stamp, frame, read_s)
-        self.keep = int(keep)
+    def __init__(self, name: str) -> None:
+        super().__init__(daemon=True, name=name)
         self.ended = False
         self.error: Exception | None = None
         self.stop_event = threading.Event()
         self.cond = threading.Condition()
 
+    def _loop(self) -> None:
+        raise NotImplementedError
+
     def run(self) -> None:
-        name = self.source.name
-        paced = not getattr(self.source, "is_live", False)
         try:
-            for k, fr in enumerate(self.source):
-                if self.stop_event.is_set() or (self.max_frames is not None and k >= self.max_frames):
-                    break
-                if paced:
-                    while (wait := self.t0 + fr.timestamp_s - time.perf_counter()) > 0:
-                        time.sleep(wait)
-                with self.cond:
-                    self.stats.read[name] += 1
-                    self.buffer.append((fr.timestamp_s, fr, time.perf_counter()))
-                    if len(self.buffer) > self.keep:
-                        del self.buffer[0]
-                        self.stats.dropped[name] += 1
-                    self.cond.notify_all()
+            self._loop()
         except Exception as e:  # reported by the runner
             self.error = e
         finally:
             with self.cond:
                 self.ended = True
+                self.cond.notify_all()
+
+
+class CameraReader(_Reader):
+    """Decode one source into a short buffer of recent frames (a video file is released at its media time from
+    ``t0``, as a camera would deliver it); frames that fall out of the buffer unused are counted as dropped."""
+
+    def __init__(self, source, t0: float, stats: LiveStats, max_frames: int | None = None,  # noqa: ANN001
+                 keep: int = 8) -> None:
+        super().__init__(f"read-{source.name}")
+        self.source, self.t0, self.stats, self.max_frames = source, t0, stats, max_frames
+        self.buffer: list[tuple[float, object, float]] = []  # (stamp, frame, read_s)
+        self.keep = int(keep)
+
+    def _loop(self) -> None:
+        name = self.source.name
+        paced = not getattr(self.source, "is_live", False)
+        for k, fr in enumerate(self.source):
+            if self.stop_event.is_set() or (self.max_frames is not None and k >= self.max_frames):
+                break
+            if paced:
+                while (wait := self.t0 + fr.timestamp_s - time.perf_counter()) > 0:
+                    time.sleep(wait)
+            with self.cond:
+                self.stats.read[name] += 1
+                self.buffer.append((fr.timestamp_s, fr, time.perf_counter()))
+                if len(self.buffer) > self.keep:
+                    del self.buffer[0]
+                    self.stats.dropped[name] += 1
                 self.cond.notify_all()
 
     def take(self, stamp: float, tol: float) -> tuple[float, object, float] | None:
@@ -125,41 +138,30 @@ class CameraReader(threading.Thread):
             return self.buffer[-1][0] if self.buffer else None
 
 
-class VideoSetReader(threading.Thread):
+class VideoSetReader(_Reader):
     """Synchronised video files played as live cameras: frame ``k`` of every video is decoded as one set and
     released at its media time from ``t0``; a set the runner has not taken when the next one is ready is dropped
     (for every camera), as a synchronised camera rig would drop it."""
 
     def __init__(self, sources: list, t0: float, stats: LiveStats, max_frames: int | None = None) -> None:
-        super().__init__(daemon=True, name="read-videos")
+        super().__init__("read-videos")
         self.sources, self.t0, self.stats, self.max_frames = sources, t0, stats, max_frames
         self.slot: tuple[float, dict] | None = None
-        self.ended = False
-        self.error: Exception | None = None
-        self.stop_event = threading.Event()
-        self.cond = threading.Condition()
 
-    def run(self) -> None:
-        try:
-            for k, frames in enumerate(zip(*self.sources)):
-                if self.stop_event.is_set() or (self.max_frames is not None and k >= self.max_frames):
-                    break
-                stamp = frames[0].timestamp_s
-                while (wait := self.t0 + stamp - time.perf_counter()) > 0:
-                    time.sleep(wait)
-                now = time.perf_counter()
-                with self.cond:
-                    for s in self.sources:
-                        self.stats.read[s.name] += 1
-                        if self.slot is not None:
-                            self.stats.dropped[s.name] += 1
-                    self.slot = (stamp, {s.name: (f, now) for s, f in zip(self.sources, frames, strict=True)})
-                    self.cond.notify_all()
-        except Exception as e:  # reported by the runner
-            self.error = e
-        finally:
+    def _loop(self) -> None:
+        for k, frames in enumerate(zip(*self.sources)):
+            if self.stop_event.is_set() or (self.max_frames is not None and k >= self.max_frames):
+                break
+            stamp = frames[0].timestamp_s
+            while (wait := self.t0 + stamp - time.perf_counter()) > 0:
+                time.sleep(wait)
+            now = time.perf_counter()
             with self.cond:
-                self.ended = True
+                for s in self.sources:
+                    self.stats.read[s.name] += 1
+                    if self.slot is not None:
+                        self.stats.dropped[s.name] += 1
+                self.slot = (stamp, {s.name: (f, now) for s, f in zip(self.sources, frames, strict=True)})
                 self.cond.notify_all()
 
     def take(self, timeout: float = 0.05) -> tuple[float, dict] | None:
