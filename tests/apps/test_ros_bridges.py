@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.ros.conftest import needs_netns, needs_ros
+from tests.ros.conftest import needs_netns, needs_ros, ros_env  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.ros, needs_ros, needs_netns]
 
@@ -38,20 +39,27 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
                                 noise_px=1.0, outlier_rate=0.0, dropout_rate=0.0)
     calib = write_calibration(rig, tmp_path / "calibration.toml")
     kp_file = save_npz(kp2d, tmp_path / "kp2d.npz")
+    bindir = Path(sys.executable).parent
+    # the installed config, with the cameras replaying in a loop: whatever the nodes miss while DDS matches on a
+    # busy machine, later loops arrive whole
+    import yaml
+
+    cfg = yaml.safe_load((bindir.parent / "share" / "mocap" / "config" / "multiview.yaml").read_text())
+    cfg["/**/camera"]["ros__parameters"]["loop"] = True
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rx = VmcReceiver()
     col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/joy": Joy, "/mocap/events": String})
-    bindir = Path(sys.executable).parent
     env = {**ros_env, "AMENT_PREFIX_PATH": str(bindir.parent), "PATH": f"{bindir}:{ros_env.get('PATH', '')}"}
-    cmd = [str(bindir / "ros2"), "launch", "mocap", "multiview.launch.py", f"calibration:={calib}",
+    cmd = [str(bindir / "ros2"), "launch", "mocap", "multiview.launch.py", f"config:={tmp_path / 'config.yaml'}",
+           f"calibration:={calib}",
            f"keypoints_file:={kp_file}", f"cameras:={','.join(rig.names)}", "vmc:=true",
            f"vmc_url:=vmc://127.0.0.1:{rx.port}?calib=5", "game_control:=true"]
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            n = len(col.msgs["/mocap/skeletons"])
-            if n >= 0.8 * kp2d.n_frames and time.monotonic() - col.msgs["/mocap/skeletons"][-1][0] > 1.0:
+            if len(col.msgs["/mocap/skeletons"]) >= 2 * kp2d.n_frames:  # about two loops
                 break
             time.sleep(0.2)
         time.sleep(0.5)
@@ -68,19 +76,30 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
         rx.close()
     text = (tmp_path / "launch.log").read_text()[-4000:]
     skel = col.msgs["/mocap/skeletons"]
-    assert len(skel) >= 0.5 * kp2d.n_frames, text
+    assert len(skel) >= 1.5 * kp2d.n_frames, text
     # vmc_bridge: a bundle per skeleton message, Unity receiver's checks, bones after the rig's 5 calibration frames
     frames = rx.frames
     assert rx.violations == [] and len(frames) >= 0.9 * len(skel), text
     moving = [f for f in frames if f.bones]
-    assert len(moving) >= len(frames) - 6 and len(moving[-1].bones) == 22 and moving[-1].ok == (1, 3, 0, 1)
-    # game_control: one Joy per skeleton message, the axes in order, one button per gesture; the crouch event
+    assert len(moving) >= len(frames) - 10 and len(moving[-1].bones) == 22 and moving[-1].ok[:3] == (1, 3, 0)
+    # game_control: one Joy per skeleton message, the axes in order, one button per gesture; crouch events while
+    # the hips are low (131_01's deep crouch, once per loop), never a jump
     joys = [m for _, m in col.msgs["/mocap/joy"]]
     assert len(joys) >= 0.9 * len(skel) and all(len(j.axes) == len(AXES) for j in joys)
+    assert len({len(j.buttons) for j in joys}) == 1
     events = [json.loads(m.data) for _, m in col.msgs["/mocap/events"]]
     starts = [e for e in events if e["phase"] == "start"]
-    assert [e["name"] for e in starts if e["name"] in ("crouch", "jump")] == ["crouch"], events
-    crouch_t = starts[[e["name"] for e in starts].index("crouch")]["t"]
-    pressed = [j for j in joys if any(j.buttons)]
-    assert pressed and max(j.axes[AXES.index("crouch")] for j in joys) > 0.3
-    assert abs((crouch_t - skel[0][1].header.stamp.sec - skel[0][1].header.stamp.nanosec * 1e-9) - 2.9) < 0.5
+    assert not [e for e in starts if e["name"] == "jump"], events
+    crouch = [e["t"] for e in starts if e["name"] == "crouch"]
+    assert crouch, events
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in skel])
+    pelvis = []
+    for _, m in skel:
+        sk = m.skeletons[0] if m.skeletons else None
+        names = list(sk.joint_names) if sk else []
+        pelvis.append(np.mean([sk.positions[names.index(n)].z for n in ("left_hip", "right_hip")]) if sk else np.nan)
+    pelvis = np.array(pelvis)
+    for t in crouch:
+        k = int(np.argmin(np.abs(stamps - t)))
+        assert pelvis[k] < 0.75 * np.nanmax(pelvis), (t, pelvis[k])
+    assert max(j.axes[AXES.index("crouch")] for j in joys) > 0.3 and any(any(j.buttons) for j in joys)
