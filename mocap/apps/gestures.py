@@ -19,9 +19,10 @@ defined in exactly the same language (:data:`BUILTIN_GESTURES`), and a TOML file
     hold = 0.1               # the condition must hold this long before the event starts (debounce)
     refractory = 0.5         # no new start within this time after the previous start
 
-Per-person calibration (the first ``calib_s`` seconds a person is seen with hips, shoulders and ankles): floor
-level, standing pelvis height, facing direction, body height and arm length (from segment lengths, so any pose
-works). All thresholds are relative to these: a child and an adult trigger the same gestures.
+Per-person calibration (the first ``calib_s`` seconds a person is seen standing upright, legs straight, with hips,
+shoulders and ankles): floor level, standing pelvis height, facing direction, body height and arm length (from
+segment lengths, so any pose works). All thresholds are relative to these: a child and an adult trigger the same
+gestures.
 
 Features (NaN when their joints are missing or below ``min_conf``; a condition on NaN is false):
 
@@ -313,6 +314,19 @@ class _Body:
         return float((legs + torso + head) / 0.89), float(arm)
 
 
+def _standing(body: _Body) -> bool:
+    """True when the person stands upright: both legs nearly straight (hip-ankle distance at least 92% of the
+    thigh + shank length; knees without keypoints count as straight) and the torso within 20 degrees of vertical.
+    Only such frames enter the calibration, so it is right even when a person is first seen crouching."""
+    for s in ("left", "right"):
+        hip, knee, ankle = body[f"{s}_hip"], body[f"{s}_knee"], body[f"{s}_ankle"]
+        leg = np.linalg.norm(hip - knee) + np.linalg.norm(knee - ankle)
+        if np.isfinite(leg) and np.linalg.norm(hip - ankle) < 0.92 * leg:
+            return False
+    torso = body.mid("left_shoulder", "right_shoulder") - body.mid("left_hip", "right_hip")
+    return bool(torso[2] > np.cos(np.radians(20)) * np.linalg.norm(torso))
+
+
 def _yaw(v: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(v[1], v[0])))
 
@@ -486,7 +500,7 @@ class GestureMapper:
             return self._end_all(t, p.person_id)
         if st.cal is None:
             core = ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "left_ankle", "right_ankle")
-            if all(np.isfinite(body[k]).all() for k in core):
+            if all(np.isfinite(body[k]).all() for k in core) and _standing(body):
                 st.window.append(body)
                 if len(st.window) == 1:
                     st.t0 = t

@@ -263,3 +263,17 @@ def test_cli_events(tmp_path):
     assert main(["events", str(trc), "--out", str(out)]) == 0
     assert [json.loads(x)["name"] for x in out.read_text().splitlines()] == ["crouch", "crouch"]
     assert main(["events", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+
+
+def test_calibration_waits_for_an_upright_stance():
+    """A person first seen deep in a crouch: the calibration waits until they stand up straight, so the standing
+    height is right and later gestures still fire."""
+    st = keypoints_stream(synthetic_gestures())
+    st.frames = [f for f in st.frames if f.stamp >= 3.1]  # appears mid-crouch (down 3.0-3.2 s, up 4.2 s)
+    got: list = []
+    m = GestureMapper()
+    m.on_axes(lambda t, pid, ax: got.append((t, ax["crouch"])))
+    ev = run_events(st, m, [])
+    assert got and got[0][0] > 4.3  # calibrated only once upright
+    assert max(v for _, v in got) < 0.05  # standing from then on: no crouch depth
+    assert [e for e in starts(ev, "lean_left")] and not starts(ev, "crouch")

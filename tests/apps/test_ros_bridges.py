@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.ros.conftest import needs_netns, needs_ros, ros_env  # noqa: F401 (the fixture)
+from tests.ros.conftest import needs_netns, needs_ros, ros_env  # noqa: F401 (ros_env: the fixture)
 
 pytestmark = [pytest.mark.ros, needs_ros, needs_netns]
 
 
 @pytest.mark.slow
-def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path):
+def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path):  # noqa: F811
     from mocap_msgs.msg import SkeletonArray
     from sensor_msgs.msg import Joy
     from std_msgs.msg import String

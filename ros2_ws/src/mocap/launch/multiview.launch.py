@@ -6,8 +6,9 @@
     ros2 launch mocap multiview.launch.py ... teleop:=true record:=true record_dir:=demos
 
 Arguments (see mocap_ros.launch_spec.LAUNCH_ARGUMENTS): config, cameras, calibration, keypoints_file, rviz,
-teleop, teleop_config, record, record_dir; app bridges (APP_ARGUMENTS below): vmc, vmc_url, game_control, gestures. The nodes and their parameters come from
-mocap_ros.launch_spec.node_specs, the same function the tests use to start the pipeline without launch_ros.
+teleop, teleop_config, record, record_dir; app bridges (see _apps below): vmc, vmc_url, game_control,
+gestures. The nodes and their parameters come from mocap_ros.launch_spec.node_specs, the same function the tests
+use to start the pipeline without launch_ros.
 """
 
 import os
@@ -45,14 +46,6 @@ def _nodes(context, *args, **kwargs):
 
 
 # ---- app bridges (mocap.apps): VMC avatar stream and game control, off by default --------------------------------
-APP_ARGUMENTS = {
-    "vmc": ("false", "start vmc_bridge: skeletons -> an avatar over VMC (VSeeFace, Warudo, Unity + EVMC4U)"),
-    "vmc_url": ("vmc://127.0.0.1:39539", "VMC receiver, vmc://HOST:PORT[?person=ID&rate=HZ&calib=FRAMES]"),
-    "game_control": ("false", "start game_control: skeletons -> sensor_msgs/Joy /mocap/joy + events /mocap/events"),
-    "gestures": ("", "gesture TOML file of game_control (default: the built-in gestures)"),
-}
-
-
 def _apps(context, *args, **kwargs):
     nodes = []
     if is_true(LaunchConfiguration("vmc").perform(context)):
@@ -74,6 +67,4 @@ def generate_launch_description():
     rviz = Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
                 arguments=["-d", os.path.join(share, "rviz", "mocap.rviz")],
                 condition=IfCondition(LaunchConfiguration("rviz")))
-    args += [DeclareLaunchArgument(name, default_value=default, description=desc)
-             for name, (default, desc) in APP_ARGUMENTS.items()]
     return LaunchDescription([*args, OpaqueFunction(function=_nodes), OpaqueFunction(function=_apps), rviz])
