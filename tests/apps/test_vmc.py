@@ -241,3 +241,39 @@ def test_url_options_and_person_selection(receiver):
     assert s.osc.packets > 2  # split into bundles of at most 600 bytes
     oks = [f.ok for f in receiver.frames if f.ok is not None]
     assert oks[-1] == (1, 3, 0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, n_bones", [("anny", 54), ("smplx", 55)])
+def test_body_model_skeleton_drives_humanoid_bones_exactly(name, n_bones, rng, tmp_path):
+    """A body model's skeleton (Anny's 104 bones, Z up; the stand-in SMPL-X's 55 joints, Y up, facing +Z) in its
+    own rest pose -> humanoid bones; random rotations of the mapped joints: forward kinematics of the avatar (rest
+    offsets + local rotations) lands on the model's joints."""
+    from mocap.geometry.rotations import matrix_to_quat_xyzw
+    from mocap.skeletons.orientations import global_from_local
+
+    if name == "anny":
+        from mocap.body.anny_model import AnnyModel
+
+        model = AnnyModel()
+    else:
+        from mocap.body.smplx_model import SmplxModel
+        from mocap.body.standin import make_standin_smplx
+
+        make_standin_smplx(tmp_path / "SMPLX_NEUTRAL.npz")
+        model = SmplxModel(tmp_path)
+    off = model.rest_offsets()
+    desc = SkeletonDescription(name, list(model.joint_names), np.asarray(model.parents), off, body_model=name)
+    ret = HumanoidRetarget(desc)
+    assert len(ret.bones) == n_bones and {"Hips", "UpperChest", "LeftThumbDistal", "RightToes"} <= set(ret.bones)
+    J = desc.n_joints
+    local = np.tile([0.0, 0, 0, 1], (J, 1))
+    local[ret.joints] = rotvec_to_quat_xyzw(rng.normal(scale=0.4, size=(len(ret.joints), 3)))
+    G = global_from_local(local, desc.parents)
+    Gm = quat_xyzw_to_matrix(G)
+    X = np.zeros((J, 3))
+    for j, p in enumerate(desc.parents):
+        X[j] = off[j] if p < 0 else X[p] + Gm[p] @ off[j]
+    pose = ret.retarget(X, matrix_to_quat_xyzw(Gm))
+    np.testing.assert_allclose(ret.forward(pose.local_quat_xyzw, pose.positions[0]), X[ret.joints], atol=1e-9)
+    np.testing.assert_allclose(pose.local_positions[1:], ret.rest_offsets[1:], atol=1e-9)
