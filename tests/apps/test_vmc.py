@@ -80,11 +80,11 @@ def test_stream_stays_within_one_frame_of_real_time_at_60hz(shared_data):
     arrival times (kernel receive stamps) follow the stream's clock at a constant latency: no drift (slope), no
     backlog, 95% of the bundles within one frame period (16.7 ms) of it. This 2-core machine is shared by several
     processes, so single bundles of a process descheduled for tens of milliseconds are not held against the stream
-    (the notes give the maximum at low load); a run disturbed that way is repeated (at most 3, all reported)."""
+    (the notes give the maximum at low load); a run disturbed that way is repeated (at most 5, all reported)."""
     st = cmu_stream("131_01", frame_step=2, max_frames=240)  # 4 s
     stamps = np.array([f.stamp for f in st.frames])
     report = []
-    for _ in range(3):
+    for _ in range(5):
         late, rx, sender = _paced_run(st)
         try:
             frames = rx.wait(len(st.frames))
