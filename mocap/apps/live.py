@@ -243,6 +243,8 @@ class LiveRunner:
                 s.describe(d)
         if self.recorder is not None:
             self.recorder.add_2d(res.frame.frame_index, target, {c: frames.get(c) for c in self.rig.names})
+            if res.fitted:
+                self.recorder.add_keypoints3d(res.frame.frame_index, target, self.core.joint_set.name, res.people)
         for s in self.sinks:
             s.send(res.frame)
         done = time.perf_counter()
