@@ -41,13 +41,7 @@ class VmcBridge(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    node: list[VmcBridge] = []
-
-    def factory() -> VmcBridge:
-        node.append(VmcBridge())
-        return node[0]
-
-    return run_node(factory, "vmc_bridge", argv, on_exit=lambda n: n.sender.close())
+    return run_node(VmcBridge, "vmc_bridge", argv, on_exit=lambda n: n.sender.close())
 
 
 if __name__ == "__main__":
