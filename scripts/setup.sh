@@ -25,4 +25,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev,viewer]"
   touch "$stamp"
 fi
+bash scripts/setup_models.sh --quiet  # BlazePose model files (from the mediapipe wheel) into ~/.cache/mocap/models
 echo "[setup] ready: $(.venv/bin/mocap --version 2>/dev/null || echo 'mocap installed')"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mocap.errors import MocapError
+from mocap.keypoints2d.base import BACKENDS, DEFAULT_BACKEND
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: list) -> None:
@@ -15,8 +16,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
                        "finished cameras; OUT/keypoints2d.npz holds all cameras.", parents=parents)
     p.add_argument("--videos", nargs="+", required=True, metavar="DIR_OR_FILE",
                    help="video files and/or folders of videos (one video per camera)")
-    p.add_argument("--backend", default="mediapipe", choices=["mediapipe", "holistic", "onnx", "yolo-pose"],
-                   help="detector (default mediapipe: BlazePose 33, single person)")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS),
+                   help="detector (default blazepose: several people, MediaPipe's BlazePose models per person, "
+                   "MediaPipe 33 joints; mediapipe: MediaPipe Pose, one person)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--overlays", action="store_true", help="write overlay PNGs to OUT/overlays/<camera>/")
     p.add_argument("--overlay-every", type=int, default=10, metavar="N", help="overlay every Nth frame (default 10)")
@@ -27,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--det-model", type=Path, help="onnx: person detector model (optional)")
     p.add_argument("--model", type=Path, help="yolo-pose: Ultralytics YOLO-pose .onnx")
     p.add_argument("--joint-set", default=None, help="onnx/yolo-pose: joint set of the model output (default coco17)")
-    p.add_argument("--max-people", type=int, default=None, help="onnx/yolo-pose: most people per frame")
+    p.add_argument("--max-people", type=int, default=None, help="blazepose/onnx/yolo-pose: most people per frame")
     p.set_defaults(func=run)
 
 
@@ -41,11 +43,10 @@ def _detector_kwargs(args: argparse.Namespace) -> dict:
         if args.model is None:
             raise MocapError("--backend yolo-pose needs --model MODEL.onnx")
         kw.update(model=str(args.model))
-    if args.backend in ("onnx", "yolo-pose"):
-        if args.joint_set:
-            kw["joint_set"] = args.joint_set
-        if args.max_people:
-            kw["max_people"] = args.max_people
+    if args.backend in ("onnx", "yolo-pose") and args.joint_set:
+        kw["joint_set"] = args.joint_set
+    if args.backend in ("blazepose", "onnx", "yolo-pose") and args.max_people:
+        kw["max_people"] = args.max_people
     return kw
 
 
@@ -58,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
     kp, results = detect_videos(videos, args.out, args.backend, _detector_kwargs(args), workers=args.workers,
                                 overlay_every=args.overlay_every if args.overlays else 0, max_frames=args.max_frames)
     for r in results:
-        how = "cached" if r.skipped else f"resumed at {r.resumed_from}" if r.resumed_from else "detected"
-        pct = 100.0 * r.n_detected / max(r.n_frames, 1)
-        extra = f"; video stopped at frame {r.stopped_at}" if r.stopped_at is not None else ""
-        print(f"{r.camera}: person found in {r.n_detected}/{r.n_frames} frames ({pct:.1f}%), {how}{extra}")
+        print(r.summary())
     print(f"wrote {args.out / 'keypoints2d.npz'} ({kp.n_frames} frames x {kp.n_cameras} cameras, {kp.joint_set})")
     return 0

@@ -21,6 +21,7 @@ annotated person with no prediction scores zero on every limb (stricter than cou
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,8 @@ SHELF15_JOINTS: tuple[str, ...] = (
 )
 # Shelf-15 joints 0..11 and 14 taken directly from BODY_25 (12, 13 are interpolated, see body25_to_shelf15).
 _BODY25_FOR_SHELF = np.array([11, 10, 9, 12, 13, 14, 4, 3, 2, 5, 6, 7, 1, 0, 8])
+# The same from 4D Association's SKEL19 (its evaluate_shelf's mapping).
+_SKEL19_FOR_SHELF = np.array([13, 7, 2, 3, 8, 14, 15, 11, 5, 6, 12, 16, 1, 4, 0])
 
 # The 10 evaluated limbs as Shelf-15 index pairs, in the order reported.
 SHELF_PCP_LIMBS: tuple[tuple[str, int, int], ...] = (
@@ -217,98 +220,222 @@ def load_shelf(root: str | Path) -> ShelfData:
 
 
 # ----------------------------------------------------------------------------------------------- joints
-def body25_to_shelf15(X: np.ndarray) -> np.ndarray:
+def _head_4da(nose, ears, sh_l, sh_r, neck, pelvis):
+    """4D Association's head joints: bottom half-way from the shoulder centre to the ear centre, top 0.125 m
+    forward and 0.145 m up from it (``MappingToShelf`` in its ``evaluate_shelf``)."""
+    sh_c = 0.5 * (sh_l + sh_r)
+    head_c = np.where(np.isfinite(ears), ears, nose)
+    bottom = sh_c + 0.5 * (head_c - sh_c)
+    face = np.cross(neck - pelvis, sh_r - sh_l)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        face /= np.linalg.norm(face, axis=-1, keepdims=True)
+    return bottom, bottom + 0.125 * face + np.array([0.0, 0.0, 0.145])
+
+
+def _head_voxelpose(nose, ears, sh_l, sh_r):
+    """mvpose's / VoxelPose's head joints from nose, ears and shoulders (their ``coco2shelf3D``; world Z up)."""
+    ears = np.where(np.isfinite(ears), ears, nose)
+    mid_sho = 0.5 * (sh_l + sh_r)
+    head_bottom = 0.5 * (mid_sho + ears)
+    head_top = head_bottom + 2.0 * (ears - head_bottom)
+    top = mid_sho + (nose - mid_sho) * np.array([0.75, 0.75, 1.5])
+    bottom = mid_sho + 0.5 * (nose - mid_sho)
+    return 0.75 * bottom + 0.25 * head_bottom, 0.75 * top + 0.25 * head_top
+
+
+def body25_to_shelf15(X: np.ndarray, head: str = "4da") -> np.ndarray:
     """Map BODY_25 3D joints to Shelf-15, interpolating the head joints Shelf annotates but OpenPose lacks.
 
-    ``head_bottom`` is half-way between the shoulder centre and the ear centre (nose when ears are missing);
-    ``head_top`` lies above it by a fixed offset along the body's up and facing directions (the convention of
-    4D Association's Shelf evaluation). The pelvis is BODY_25's mid-hip.
+    ``head="4da"`` (4D Association's evaluation): ``head_bottom`` half-way between the shoulder centre and the
+    ear centre (nose when ears are missing), ``head_top`` 0.125 m along the facing direction and 0.145 m up from
+    it. ``head="voxelpose"`` (mvpose / VoxelPose): blends of nose, ear centre and shoulder centre (their
+    ``coco2shelf3D``). The pelvis is BODY_25's mid-hip.
 
     Args:
         X: ``(..., 25, D)`` with ``D >= 3`` (x, y, z[, conf]), metres, world Z up.
+        head: ``"4da"`` or ``"voxelpose"``.
 
     Returns:
         ``(..., 15, D)``; NaN where a source joint is missing.
     """
+    if head not in ("4da", "voxelpose"):
+        raise DataError(f"unknown head convention {head!r}; choose '4da' or 'voxelpose'")
     X = np.asarray(X, float)
     out = X[..., _BODY25_FOR_SHELF, :].copy()
     xyz = X[..., :3]
-    sh_c = 0.5 * (xyz[..., 2, :] + xyz[..., 5, :])
     ears = 0.5 * (xyz[..., 17, :] + xyz[..., 18, :])
-    head_c = np.where(np.isfinite(ears), ears, xyz[..., 0, :])
-    bottom = sh_c + 0.5 * (head_c - sh_c)
-    up = xyz[..., 1, :] - xyz[..., 8, :]
-    across = xyz[..., 2, :] - xyz[..., 5, :]
-    face = np.cross(up, across)
-    face /= np.linalg.norm(face, axis=-1, keepdims=True)
-    top = bottom + 0.125 * face + np.array([0.0, 0.0, 0.145])
+    if head == "4da":
+        bottom, top = _head_4da(xyz[..., 0, :], ears, xyz[..., 5, :], xyz[..., 2, :], xyz[..., 1, :],
+                                xyz[..., 8, :])
+    else:
+        bottom, top = _head_voxelpose(xyz[..., 0, :], ears, xyz[..., 5, :], xyz[..., 2, :])
     out[..., 12, :3] = bottom
     out[..., 13, :3] = top
     return out
 
 
+def skel19_to_shelf15(X: np.ndarray) -> np.ndarray:
+    """Map 4D Association's SKEL19 3D joints (its ``skel.txt`` results) to Shelf-15 as its evaluation does.
+
+    Args:
+        X: ``(..., 19, D)`` with ``D >= 3``, metres, world Z up.
+
+    Returns:
+        ``(..., 15, D)``.
+    """
+    X = np.asarray(X, float)
+    out = X[..., _SKEL19_FOR_SHELF, :].copy()
+    xyz = X[..., :3]
+    ears = 0.5 * (xyz[..., 9, :] + xyz[..., 10, :])
+    bottom, top = _head_4da(xyz[..., 4, :], ears, xyz[..., 6, :], xyz[..., 5, :], xyz[..., 1, :], xyz[..., 0, :])
+    out[..., 12, :3] = bottom
+    out[..., 13, :3] = top
+    return out
+
+
+def read_shelf_skels(path: str | Path) -> list[np.ndarray]:
+    """Read a skeleton file in 4D Association's format (``gt.txt``, ``skel.txt``): per frame ``(P_t, J, 4)``.
+
+    Format: joint count, frame count; per frame the person count, then per person its id and a ``4 x J``
+    matrix (x, y, z rows, then a confidence/visibility row).
+    """
+    path = Path(path)
+    try:
+        tok = path.read_text().split()
+        J, T = int(tok[0]), int(tok[1])
+        i = 2
+        frames = []
+        for _ in range(T):
+            n = int(tok[i])
+            i += 1
+            people = []
+            for _ in range(n):
+                people.append(np.array(tok[i + 1:i + 1 + 4 * J], float).reshape(4, J).T)
+                i += 1 + 4 * J
+            frames.append(np.stack(people) if people else np.zeros((0, J, 4)))
+    except (OSError, ValueError, IndexError) as e:
+        raise DataError(f"{path}: cannot read the skeleton file ({e})") from None
+    return frames
+
+
 # ----------------------------------------------------------------------------------------------- metrics
-def _match(pred: np.ndarray, gt: np.ndarray) -> list[tuple[int, int]]:
-    """Hungarian matching of predictions ``(P, J, 3)`` to annotated people ``(G, J, 3)`` by mean joint distance."""
+#: PCP protocols of :func:`evaluate_shelf`.
+PROTOCOLS = ("strict", "4da", "voxelpose")
+
+
+def _match_hungarian(pred: np.ndarray, gt: np.ndarray, missing_m: float | None) -> dict[int, int]:
+    """Annotated person -> prediction, one-to-one (Hungarian) on joint distances.
+
+    ``missing_m``: distance a missing predicted joint counts as (None: the mean over the joints present).
+    """
     if len(pred) == 0 or len(gt) == 0:
-        return []
+        return {}
     d = np.linalg.norm(pred[:, None] - gt[None], axis=-1)  # (P, G, J)
     n = np.isfinite(d).sum(-1)
-    # missing predicted joints count as 1 m, so fragments do not win over whole people
-    cost = np.where(n > 0, np.where(np.isfinite(d), d, 1.0).mean(-1), 1e3)
+    filled = np.where(np.isfinite(d), d, missing_m if missing_m is not None else np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cost = np.where(n > 0, np.nanmean(filled, -1), 1e3)
     r, c = linear_sum_assignment(cost)
-    return list(zip(r.tolist(), c.tolist(), strict=True))
+    return {int(g): int(p) for p, g in zip(r.tolist(), c.tolist(), strict=True) if cost[p, g] < 1e3}
+
+
+def _match_nearest(pred: np.ndarray, gt: np.ndarray) -> dict[int, int]:
+    """Annotated person -> the prediction with the smallest mean error over the 14 Shelf joints it has (several
+    annotated people may take the same one; predictions without any of those joints are never taken)."""
+    if len(pred) == 0 or len(gt) == 0:
+        return {}
+    d = np.linalg.norm(pred[:, None, :14] - gt[None, :, :14], axis=-1)  # (P, G, 14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(d, axis=-1)
+    d = np.where(np.isfinite(d), d, np.inf)
+    return {g: int(np.argmin(d[:, g])) for g in range(len(gt)) if np.isfinite(d[:, g]).any()}
 
 
 def evaluate_shelf(pred: list[np.ndarray], gt: np.ndarray, actors: tuple[int, ...] = (0, 1, 2),
-                   alpha: float = 0.5) -> dict:
-    """PCP per actor and limb, and MPJPE, of Shelf-15 predictions against the ground truth.
+                   alpha: float = 0.5, protocol: str = "strict") -> dict:
+    """PCP per actor and limb, MPJPE and coverage of Shelf-15 predictions against the ground truth.
+
+    A limb is correct when the mean distance of its two predicted end points to the annotated ones is at most
+    ``alpha`` times its annotated length (``(d_a + d_b) / 2 <= alpha * l``); a missing (NaN) end point makes it
+    wrong. The 10 limbs are :data:`SHELF_PCP_LIMBS`; the torso runs from the hip centre (Shelf-15 joint 14;
+    ``voxelpose``: the mean of the two hips, as that code computes it) to the neck. Protocols differ only in how
+    predictions are matched to annotated people:
+
+    - ``"strict"`` (ours): one-to-one Hungarian matching on the mean joint distance (a missing predicted joint
+      counts as 1 m); an annotated person left without a prediction scores zero on every limb.
+    - ``"4da"``: as 4D Association's ``evaluate_shelf`` (zhangyux15/4d_association): one-to-one Hungarian
+      matching on the summed joint distance; annotated frames left unmatched are not counted.
+    - ``"voxelpose"``: as mvpose's and VoxelPose's Shelf evaluation: every annotated person takes the
+      prediction with the smallest mean error over the 14 Shelf joints (several may take the same one; their
+      predictions are always complete, ours may miss joints: the mean is over the joints present); a frame
+      without predictions scores zero.
 
     Args:
-        pred: per frame an array ``(P_t, 15, >=3)`` of predicted people (Shelf-15, metres); NaN joints count as
-            wrong.
+        pred: per frame an array ``(P_t, 15, >=3)`` of predicted people (Shelf-15, metres).
         gt: ``(T, G, 15, 3)`` ground truth (NaN where a person is not annotated).
         actors: ground-truth person ids to evaluate.
         alpha: PCP threshold as a fraction of the limb length.
+        protocol: one of :data:`PROTOCOLS`.
 
     Returns:
         dict with ``pcp`` {actor: fraction}, ``pcp_limbs`` {actor: {limb: fraction}}, ``pcp_avg`` (mean over
-        actors), ``mpjpe_mm`` {actor: mm over matched frames}, ``frames`` {actor: annotated frames},
-        ``missed`` {actor: annotated frames with no prediction}.
+        actors), ``mpjpe_mm`` {actor: mean over matched frames of the mean error of the predicted joints, mm},
+        ``coverage`` {actor: fraction of annotated joints (all frames) with a matched, finite prediction},
+        ``frames`` {actor: annotated frames}, ``scored`` {actor: frames in the PCP denominator}, ``missed``
+        {actor: annotated frames with no matched prediction}, ``protocol``.
     """
+    if protocol not in PROTOCOLS:
+        raise DataError(f"unknown Shelf protocol {protocol!r}; choose one of {PROTOCOLS}")
     T = gt.shape[0]
     if len(pred) != T:
         raise DataError(f"predictions cover {len(pred)} frames but the ground truth has {T}")
     n_limbs = len(SHELF_PCP_LIMBS)
     correct = {a: np.zeros(n_limbs) for a in actors}
     frames = dict.fromkeys(actors, 0)
+    scored = dict.fromkeys(actors, 0)
     missed = dict.fromkeys(actors, 0)
+    seen_joints = dict.fromkeys(actors, 0)
     errs: dict[int, list[float]] = {a: [] for a in actors}
+    J = gt.shape[2]
     for t in range(T):
         present = [g for g in range(gt.shape[1]) if np.isfinite(gt[t, g]).all()]
         p = np.asarray(pred[t], float)[..., :3].reshape(-1, 15, 3)
-        pairs = {g_idx: p_idx for p_idx, g_idx in _match(p, gt[t, present])}
+        G = gt[t, present]
+        if protocol == "voxelpose":
+            pairs = _match_nearest(p, G)
+        else:
+            pairs = _match_hungarian(p, G, 1.0 if protocol == "strict" else None)
         for gi, g in enumerate(present):
             if g not in correct:
                 continue
             frames[g] += 1
             if gi not in pairs:
                 missed[g] += 1
+                if protocol != "4da":
+                    scored[g] += 1
                 continue
-            P, G = p[pairs[gi]], gt[t, g]
-            err = np.linalg.norm(P - G, axis=-1)
+            scored[g] += 1
+            P, Q = p[pairs[gi]].copy(), gt[t, g]
+            if protocol == "voxelpose":
+                P[14] = 0.5 * (P[2] + P[3])
+            err = np.linalg.norm(P - Q, axis=-1)
+            seen_joints[g] += int(np.isfinite(err).sum())
             errs[g].append(float(np.nanmean(err)) if np.isfinite(err).any() else np.nan)
             for k, (_, a, b) in enumerate(SHELF_PCP_LIMBS):
-                length = np.linalg.norm(G[a] - G[b])
+                length = np.linalg.norm(Q[a] - Q[b])
                 e = 0.5 * (err[a] + err[b])
                 if np.isfinite(e) and e <= alpha * length:
                     correct[g][k] += 1
-    pcp = {a: float(correct[a].mean() / frames[a]) if frames[a] else float("nan") for a in actors}
-    limbs = {a: {name: float(correct[a][k] / frames[a]) if frames[a] else float("nan")
+    pcp = {a: float(correct[a].mean() / scored[a]) if scored[a] else float("nan") for a in actors}
+    limbs = {a: {name: float(correct[a][k] / scored[a]) if scored[a] else float("nan")
                  for k, (name, _, _) in enumerate(SHELF_PCP_LIMBS)} for a in actors}
     mpjpe = {a: 1000.0 * float(np.nanmean(errs[a])) if errs[a] else float("nan") for a in actors}
+    coverage = {a: seen_joints[a] / (J * frames[a]) if frames[a] else float("nan") for a in actors}
     return {"pcp": pcp, "pcp_limbs": limbs, "pcp_avg": float(np.nanmean(list(pcp.values()))),
-            "mpjpe_mm": mpjpe, "frames": frames, "missed": missed}
+            "mpjpe_mm": mpjpe, "coverage": coverage, "frames": frames, "scored": scored, "missed": missed,
+            "protocol": protocol}
 
 
 # ----------------------------------------------------------------------------------------------- 2D assembly
@@ -393,3 +520,19 @@ def assemble_people_paf(joints: list[np.ndarray], pafs: list[np.ndarray],
 def shelf_people2d(data: ShelfData, frame: int, **kwargs) -> list[np.ndarray]:
     """Per camera the assembled BODY_25 people ``(P_c, 25, 3)`` (pixels) of one frame (see assemble_people_paf)."""
     return [assemble_people_paf(c[frame].joints, c[frame].pafs, **kwargs) for c in data.candidates]
+
+
+def shelf_keypoints2d(data: ShelfData, frames: range | None = None, **kwargs):
+    """The PAF-assembled people of every camera as :class:`~mocap.keypoints.Keypoints2D` ``(T, 5, P, 25, 3)``
+    (``"body25"``, person slots in assembly order, NaN padded; timestamps at the sequence's 25 Hz)."""
+    from mocap.keypoints import Keypoints2D
+
+    frames = range(data.n_frames) if frames is None else frames
+    per = [shelf_people2d(data, f, **kwargs) for f in frames]
+    P = max((len(p) for fr in per for p in fr), default=0)
+    arr = np.full((len(per), len(data.rig), P, BODY25_N_JOINTS, 3), np.nan)
+    for t, fr in enumerate(per):
+        for c, p in enumerate(fr):
+            arr[t, c, :len(p)] = p
+    ts = np.asarray(list(frames), dtype=float) / data.fps
+    return Keypoints2D(arr, "body25", data.rig.names, ts, data.fps, {"source": f"Shelf {data.meta.get('root', '')}"})

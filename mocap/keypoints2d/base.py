@@ -6,7 +6,8 @@ import numpy as np
 
 from mocap.errors import DataError
 
-BACKENDS = ("mediapipe", "holistic", "onnx", "yolo-pose")
+BACKENDS = ("blazepose", "mediapipe", "holistic", "onnx", "yolo-pose")
+DEFAULT_BACKEND = "blazepose"
 
 
 class Detector:
@@ -23,6 +24,9 @@ class Detector:
 
     def __init__(self) -> None:
         self.settings: dict = {}
+        #: per-camera track id of each output row after the last :meth:`detect` (``(P,)``, -1 = none), when the
+        #: backend tracks people; ``None`` otherwise.
+        self.track_ids: np.ndarray | None = None
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Keypoints of the people in one BGR ``uint8`` ``(H, W, 3)`` image.
@@ -34,6 +38,20 @@ class Detector:
 
     def reset(self) -> None:
         """Forget tracking state (call between unrelated videos)."""
+
+    def state_dict(self) -> dict | None:
+        """The tracking state as JSON-compatible data, to checkpoint and resume exactly; ``None`` when the backend
+        keeps no state or cannot export it (then :meth:`replay_from` says how to rebuild it)."""
+        return None
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict`."""
+        raise NotImplementedError(f"{type(self).__name__} has no exportable state")
+
+    def replay_from(self, rows: list[np.ndarray]) -> int:
+        """First frame to run again (outputs discarded) so that, after ``rows`` (this detector's outputs of frames
+        ``0 .. len(rows) - 1``), its hidden state equals an uninterrupted run's. Stateless detectors: ``len(rows)``."""
+        return len(rows)
 
     def close(self) -> None:
         """Release models."""
@@ -54,15 +72,20 @@ def check_image(image: np.ndarray, who: str) -> np.ndarray:
     return image
 
 
-def make_detector(backend: str = "mediapipe", **kwargs) -> Detector:
+def make_detector(backend: str = DEFAULT_BACKEND, **kwargs) -> Detector:
     """Create a detector by backend name.
 
     Args:
-        backend: ``"mediapipe"`` (BlazePose 33, default), ``"holistic"`` (pose + hands + face), ``"onnx"`` (top-down
-            ONNX pose model, ``pose_model=...``, optional ``det_model=...``) or ``"yolo-pose"`` (Ultralytics
-            YOLO-pose ONNX, ``model=...``).
+        backend: ``"blazepose"`` (default: several people, MediaPipe's BlazePose models run per person, MediaPipe 33),
+            ``"mediapipe"`` (MediaPipe Pose itself, one person), ``"holistic"`` (one person, pose + hands + face),
+            ``"onnx"`` (top-down ONNX pose model, ``pose_model=...``, optional ``det_model=...``) or ``"yolo-pose"``
+            (Ultralytics YOLO-pose ONNX, ``model=...``).
         **kwargs: passed to the backend's constructor.
     """
+    if backend == "blazepose":
+        from mocap.keypoints2d.blazepose_multi import BlazePoseMulti
+
+        return BlazePoseMulti(**kwargs)
     if backend == "mediapipe":
         from mocap.keypoints2d.mediapipe_backend import MediaPipePose
 

@@ -1,10 +1,16 @@
 """Run a detector over videos: per-camera cache with checkpoints, parallel processes, overlays, one combined file.
 
 Cache layout in ``out_dir``: ``<camera>.npz`` per camera (keys ``data (T, P, J, 3)``, ``done``, ``complete``,
-``key``, ``joint_set``, ``fps``, ``timestamps``, ``stopped_at``), written atomically (temporary file + rename) every
+``key``, ``joint_set``, ``fps``, ``timestamps``, ``stopped_at``, ``track_ids (T, P)`` (-1: none) and
+``tracker_state`` (JSON, empty when the backend exports none)), written atomically (temporary file + rename) every
 ``checkpoint_every`` frames and when a camera finishes or fails. ``key`` hashes the video (size, first and last MiB)
 and the detector settings: a rerun with the same key skips finished cameras and resumes unfinished ones from
 ``done``; another key recomputes. ``keypoints2d.npz`` holds the combined :class:`~mocap.keypoints.Keypoints2D`.
+
+A resumed camera gives exactly the arrays of an uninterrupted run: the detector's tracking state is restored from
+``tracker_state`` (``blazepose``), or rebuilt by running the detector again, outputs discarded, over the frames
+before ``done`` from the point :meth:`~mocap.keypoints2d.base.Detector.replay_from` names (``mediapipe``: the frame
+after the last frame without a person, because MediaPipe's graph state cannot be saved).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from mocap.errors import DataError, MocapError, MocapWarning
+from mocap.keypoints2d.base import DEFAULT_BACKEND
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def video_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -75,12 +82,25 @@ class CameraResult:
     n_detected: int
     skipped: bool = False
     resumed_from: int = 0
+    replayed_from: int | None = None
+    max_people: int = 0
     stopped_at: int | None = None
     expected_frames: int | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for reports: people found, in how many frames, cached/resumed, or that nobody was found."""
+        how = ("cached" if self.skipped else f"resumed at frame {self.resumed_from}" if self.resumed_from
+               else "detected")
+        extra = f"; video stopped at frame {self.stopped_at}" if self.stopped_at is not None else ""
+        if self.n_frames and not self.n_detected:
+            return f"{self.camera}: nobody found in any of its {self.n_frames} frames ({how}{extra}): check the video"
+        pct = 100.0 * self.n_detected / max(self.n_frames, 1)
+        people = f"up to {self.max_people} people" if self.max_people > 1 else "a person"
+        return f"{self.camera}: {people} found in {self.n_detected}/{self.n_frames} frames ({pct:.1f}%), {how}{extra}"
 
-def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediapipe",
+
+def detect_camera(video: str | Path, out_dir: str | Path, backend: str = DEFAULT_BACKEND,
                   detector_kwargs: dict | None = None, checkpoint_every: int = 25, overlay_every: int = 0,
                   max_frames: int | None = None, progress_queue=None) -> CameraResult:  # noqa: ANN001
     """Detect 2D keypoints in every frame of one video, with a resumable cache.
@@ -95,7 +115,8 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
         progress_queue: optional queue receiving ``(camera, frames_done, total)``.
 
     Returns:
-        :class:`CameraResult`. Frames with nobody found are NaN in the cache.
+        :class:`CameraResult`. Frames with nobody found are NaN in the cache; a video in which nobody is ever found
+        is not an error (``n_detected == 0``).
     """
     import cv2
 
@@ -115,28 +136,43 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
     total = src.n_frames if max_frames is None else min(max_frames, src.n_frames or max_frames)
     start = 0
     rows: list[np.ndarray] = []
+    id_rows: list[np.ndarray] = []
+    state: dict | None = None
     if old is not None and str(old.get("key")) == key:
         if bool(old["complete"]):
-            n_det = int(np.isfinite(old["data"][..., 0]).any(axis=(1, 2)).sum())
+            n_det = _n_detected(old["data"])
             detector.close()
             if progress_queue is not None:
                 progress_queue.put((cam, int(old["done"]), int(old["done"])))
-            return CameraResult(cam, cache, int(old["done"]), n_det, skipped=True,
+            return CameraResult(cam, cache, int(old["done"]), n_det, skipped=True, max_people=_max_people(old["data"]),
                                 stopped_at=int(old["stopped_at"]) if int(old["stopped_at"]) >= 0 else None,
                                 expected_frames=total)
         start = int(old["done"])
         rows = list(old["data"][:start])
+        id_rows = list(old["track_ids"][:start])
+        state = json.loads(str(old["tracker_state"])) if str(old["tracker_state"]) else None
         log.info("camera %s: resuming at frame %d", cam, start)
-    src.start = start
+    replay = start
+    if start and state is not None:
+        detector.load_state_dict(state)
+    elif start:
+        replay = detector.replay_from(rows)
+        log.info("camera %s: rebuilding the tracker state from frame %d", cam, replay)
+    src.start = replay
     overlay_dir = out_dir / "overlays" / cam
     if overlay_every:
         overlay_dir.mkdir(parents=True, exist_ok=True)
-    result = CameraResult(cam, cache, 0, 0, resumed_from=start, expected_frames=total)
+    result = CameraResult(cam, cache, 0, 0, resumed_from=start, expected_frames=total,
+                          replayed_from=replay if replay < start else None)
+    snapshot = [json.dumps(detector.state_dict()) if detector.state_dict() is not None else ""]
+    mismatched: list[int] = []
 
     def save(complete: bool) -> None:
         data = np.stack(rows) if rows else np.zeros((0, detector.max_people, 0, 3))
+        ids = np.stack(id_rows) if id_rows else np.full((len(rows), data.shape[1]), -1)
         ts = np.arange(len(rows)) / src.fps
         _atomic_savez(cache, data=data, done=np.int64(len(rows)), complete=np.bool_(complete), key=np.str_(key),
+                      track_ids=ids.astype(np.int64), tracker_state=np.str_(snapshot[0]),
                       joint_set=np.str_(detector.joint_set), fps=np.float64(src.fps), timestamps=ts,
                       camera=np.str_(cam), video=np.str_(str(video)),
                       stopped_at=np.int64(-1 if result.stopped_at is None else result.stopped_at),
@@ -146,10 +182,18 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MocapWarning)
             for frame in src:
+                if frame.index < start:  # rebuilding the tracker state: the output is already in the cache
+                    k = detector.detect(frame.image)
+                    if not np.array_equal(k, rows[frame.index], equal_nan=True):
+                        mismatched.append(frame.index)
+                    continue
                 if frame.index != len(rows):  # never expected: keep alignment explicit
                     raise DataError(f"video {video}: frame {frame.index} arrived when {len(rows)} were expected")
                 k = detector.detect(frame.image)
                 rows.append(k)
+                id_rows.append(np.full(k.shape[0], -1) if detector.track_ids is None else detector.track_ids.copy())
+                st = detector.state_dict()
+                snapshot[0] = "" if st is None else json.dumps(st)
                 if overlay_every and frame.index % overlay_every == 0:
                     img = draw_keypoints(frame.image, k, detector.joint_set)
                     cv2.imwrite(str(overlay_dir / f"{cam}_{frame.index:06d}.png"), img)
@@ -159,6 +203,10 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
                     progress_queue.put((cam, len(rows), total))
         for w in caught:
             result.warnings.append(str(w.message))
+        if mismatched:
+            result.warnings.append(f"resuming: the detector gave different output when run again on {len(mismatched)} "
+                                   f"cached frame(s) (first {mismatched[0]}); the results may differ slightly from an "
+                                   "uninterrupted run")
         if src.stopped_at is not None and total is not None and src.stopped_at < total:
             result.stopped_at = src.stopped_at
         save(True)
@@ -168,8 +216,20 @@ def detect_camera(video: str | Path, out_dir: str | Path, backend: str = "mediap
     finally:
         detector.close()
     result.n_frames = len(rows)
-    result.n_detected = int(sum(np.isfinite(r[..., 0]).any() for r in rows))
+    data = np.stack(rows) if rows else np.zeros((0, 1, 1, 3))
+    result.n_detected = _n_detected(data)
+    result.max_people = _max_people(data)
     return result
+
+
+def _n_detected(data: np.ndarray) -> int:
+    """Frames of ``(T, P, J, 3)`` in which at least one person was found."""
+    return int(np.isfinite(data[..., 0]).any(axis=(1, 2)).sum()) if data.size else 0
+
+
+def _max_people(data: np.ndarray) -> int:
+    """Most people found in one frame of ``(T, P, J, 3)``."""
+    return int(np.isfinite(data[..., 0]).any(axis=2).sum(axis=1).max()) if data.size else 0
 
 
 def default_workers() -> int:
@@ -198,7 +258,7 @@ def _worker(args: tuple) -> CameraResult:
     return detect_camera(video, out_dir, backend, kwargs, checkpoint_every, overlay_every, max_frames, queue)
 
 
-def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = "mediapipe",
+def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = DEFAULT_BACKEND,
                   detector_kwargs: dict | None = None, workers: int | None = None, checkpoint_every: int = 25,
                   overlay_every: int = 0, max_frames: int | None = None, show_progress: bool = True
                   ) -> tuple[object, list[CameraResult]]:
@@ -229,6 +289,10 @@ def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = 
         raise DataError(f"camera names (video file stems) must be unique: {names}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from mocap.keypoints2d.base import make_detector
+
+    # An unknown backend, bad options or a missing model file: one error now, not one per camera process.
+    make_detector(backend, **(detector_kwargs or {})).close()
     results: dict[str, CameraResult] = {}
     errors: dict[str, BaseException] = {}
     with make_progress() as prog:
@@ -281,8 +345,10 @@ def detect_videos(videos: list[str | Path], out_dir: str | Path, backend: str = 
 
 
 def combine_caches(caches: list[Path]) -> object:
-    """One :class:`~mocap.keypoints.Keypoints2D` from per-camera cache files, NaN-padded to the longest camera;
-    warns (naming cameras and counts) when frame counts or rates differ."""
+    """One :class:`~mocap.keypoints.Keypoints2D` from per-camera cache files, NaN-padded to the longest camera and
+    to the most people any camera saw (``P`` = max people seen); ``meta["track_ids_2d"]`` holds each row's per-camera
+    track id ``(T, C, P)`` (-1: none or not tracked). Warns (naming cameras and counts) when frame counts or rates
+    differ."""
     from mocap.keypoints.containers import Keypoints2D
 
     parts = []
@@ -305,11 +371,22 @@ def combine_caches(caches: list[Path]) -> object:
     if len(js) > 1:
         raise DataError(f"detection caches use different joint sets {sorted(js)}; rerun with one backend")
     T = max(counts.values())
-    P = max(z["data"].shape[1] for z in parts)
+    # People: as many rows as the most used slot of any camera (a backend pads its output to its max_people).
+    P = max(1, max(_people_rows(z["data"]) for z in parts))
     J = max(z["data"].shape[2] for z in parts)
     data = np.full((T, len(parts), P, J, 3), np.nan)
+    ids = np.full((T, len(parts), P), -1, dtype=np.int64)
     for c, z in enumerate(parts):
-        d = z["data"]
+        d = z["data"][:, :P]
         data[: d.shape[0], c, : d.shape[1], : d.shape[2]] = d
+        if "track_ids" in z and z["track_ids"].size:
+            ids[: d.shape[0], c, : d.shape[1]] = z["track_ids"][:, :P]
     fps0 = fps[names[0]]
-    return Keypoints2D(data, js.pop(), names, np.arange(T) / fps0, fps0, {"frame_counts": counts})
+    meta = {"frame_counts": counts, "track_ids_2d": ids.tolist()}
+    return Keypoints2D(data, js.pop(), names, np.arange(T) / fps0, fps0, meta)
+
+
+def _people_rows(data: np.ndarray) -> int:
+    """1 + the last person row of ``(T, P, J, 3)`` that holds any keypoint (0 when empty)."""
+    used = np.flatnonzero(np.isfinite(data[..., 0]).any(axis=(0, 2))) if data.size else []
+    return int(used[-1]) + 1 if len(used) else 0

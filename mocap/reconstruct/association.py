@@ -165,8 +165,57 @@ def pairwise_affinity(rig, people2d: Sequence[np.ndarray], *, min_conf: float = 
     return out
 
 
+def point_ray_distances(X: np.ndarray, centre: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Distance from points ``X (..., 3)`` to rays ``centre + s d`` (``s > 0``; ``d (..., 3)`` unit), metres.
+
+    ``inf`` where the point lies behind the camera; NaN where either input is NaN.
+    """
+    v = X - centre
+    along = np.sum(v * d, axis=-1)
+    dist = np.linalg.norm(v - along[..., None] * d, axis=-1)
+    return np.where(along > 0, dist, np.where(np.isnan(along), np.nan, np.inf))
+
+
+def anchor_affinity(rig, people2d: Sequence[np.ndarray], anchors: np.ndarray, *, min_conf: float = 0.1,
+                    max_dist_m: float = 0.3, min_common_joints: int = 3) -> dict[int, np.ndarray]:
+    """Affinity between the 2D people of every camera and 3D anchors (e.g. tracks' predicted poses).
+
+    Per joint present in both, the distance from the anchor's 3D joint to the 2D joint's back-projected ray
+    (metres), averaged with confidence weights, turned into ``1 - d / max_dist_m`` in [0, 1].
+
+    Args:
+        rig: the calibrated rig (``C`` cameras).
+        people2d: per camera ``(P_c, J, 3)`` ``(u, v, confidence)`` raw pixels, NaN where missing.
+        anchors: ``(K, J, 3)`` world joints, metres; NaN where unknown.
+        min_conf: 2D joints below this confidence are ignored.
+        max_dist_m: mean point-to-ray distance at which the affinity reaches 0.
+        min_common_joints: fewer shared joints give NaN (no evidence).
+
+    Returns:
+        ``{c: (P_c, K)}`` affinities in [0, 1], NaN where undecidable.
+    """
+    people2d, _ = _check_people2d(rig, people2d)
+    anchors = np.asarray(anchors, dtype=float)
+    K = anchors.shape[0]
+    rays = _rays(rig, people2d, min_conf)
+    out: dict[int, np.ndarray] = {}
+    for c, (d, w) in enumerate(rays):
+        if len(d) == 0 or K == 0:
+            out[c] = np.zeros((len(d), K))
+            continue
+        dist = point_ray_distances(anchors[None], rig.centers[c], d[:, None])  # (P, K, J)
+        ok = (w[:, None] > 0) & np.isfinite(anchors[None]).all(-1) & ~np.isnan(dist)
+        ww = np.where(ok, w[:, None], 0.0)
+        dd = np.where(ok, np.minimum(dist, 10.0 * max_dist_m), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (dd * ww).sum(-1) / ww.sum(-1)
+        aff = np.clip(1.0 - mean / max_dist_m, 0.0, 1.0)
+        out[c] = np.where(ok.sum(-1) >= min_common_joints, aff, np.nan)
+    return out
+
+
 def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence[int], *, min_affinity: float = 0.2,
-                   min_linkage: float = 0.35) -> list[PersonCluster]:
+                   min_linkage: float = 0.35, first: int | None = None) -> list[PersonCluster]:
     """Group 2D people of several cameras into people, greedily with cycle-consistent linkage.
 
     Args:
@@ -175,6 +224,8 @@ def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence
         min_affinity: pairs below this are never used to start a merge.
         min_linkage: a merge needs the mean affinity over all cross pairs of the two groups (pairs with NaN
             affinity left out) to be at least this, and no cross pair at zero affinity (cycle consistency).
+        first: a "camera" whose edges are merged before all others (e.g. tracks' predictions acting as one more
+            camera: each track takes its best view per camera before views pair up among themselves).
 
     Returns:
         Clusters (including single-view ones), largest first.
@@ -190,7 +241,7 @@ def cluster_people(affinity: dict[tuple[int, int], np.ndarray], counts: Sequence
                 A[u, v] = A[v, u] = M[i, j]
     edges = [(A[u, v], u, v) for u in range(N) for v in range(u + 1, N)
              if np.isfinite(A[u, v]) and A[u, v] >= min_affinity]
-    edges.sort(key=lambda e: -e[0])
+    edges.sort(key=lambda e: (first is None or first not in (nodes[e[1]][0], nodes[e[2]][0]), -e[0]))
     group = list(range(N))
     members: dict[int, list[int]] = {i: [i] for i in range(N)}
     for _, u, v in edges:
@@ -331,5 +382,6 @@ def reconstruct_people(rig, people2d: Sequence[np.ndarray], **opts) -> np.ndarra
     return reconstruct_frame(rig, people2d, **opts).people
 
 
-__all__ = ["PersonCluster", "Reconstruction", "ray_distances", "pairwise_affinity", "cluster_people",
+__all__ = ["PersonCluster", "Reconstruction", "ray_distances", "pairwise_affinity", "point_ray_distances",
+           "anchor_affinity", "cluster_people",
            "associate_people", "gather_clusters", "reconstruct_frame", "reconstruct_people"]

@@ -77,7 +77,7 @@ def bvh_markers(bvh_path: str | Path, frame_step: int = 1, max_frames: int | Non
 
 
 def ring_rig(points: np.ndarray, n_cameras: int, size: tuple[int, int] = (1280, 720), seed: int = 0,
-             distortion: bool = True) -> CameraRig:
+             distortion: bool = True, span_deg: float = 360.0) -> CameraRig:
     """Cameras on a ring around the motion volume, each looking at its centre and framing every point.
 
     Args:
@@ -86,6 +86,8 @@ def ring_rig(points: np.ndarray, n_cameras: int, size: tuple[int, int] = (1280, 
         size: image ``(width, height)``.
         seed: jitter and distortion seed.
         distortion: give every camera mild radial/tangential distortion.
+        span_deg: 360 for a full ring; less puts the cameras on an arc of that many degrees, all on one side
+            (first and last camera at its ends).
     """
     rng = np.random.default_rng(seed)
     P = np.asarray(points, float).reshape(-1, 3)
@@ -97,7 +99,10 @@ def ring_rig(points: np.ndarray, n_cameras: int, size: tuple[int, int] = (1280, 
     w, h = size
     cams = []
     for i in range(n_cameras):
-        a = 2 * np.pi * i / n_cameras + rng.uniform(-0.15, 0.15)
+        if span_deg >= 360.0:
+            a = 2 * np.pi * i / n_cameras + rng.uniform(-0.15, 0.15)
+        else:
+            a = np.deg2rad(span_deg * (i / max(n_cameras - 1, 1) - 0.5)) + rng.uniform(-0.05, 0.05)
         c = centre + np.array([radius * np.cos(a), radius * np.sin(a), 0.0])
         c[2] = rng.uniform(1.2, 2.6)
         z = centre - c

@@ -10,8 +10,11 @@ import pytest
 
 from mocap.errors import KeypointsError
 from mocap.reconstruct.association import (
+    anchor_affinity,
     associate_people,
+    cluster_people,
     pairwise_affinity,
+    point_ray_distances,
     ray_distances,
     reconstruct_frame,
     reconstruct_people,
@@ -153,3 +156,31 @@ def test_empty_views_and_bad_shapes():
         associate_people(rig, empty[:2])
     with pytest.raises(KeypointsError, match="shape"):
         associate_people(rig, [np.zeros((1, 15, 2))] * 3)
+
+
+def test_point_ray_distance_and_anchor_affinity():
+    c, d = np.zeros(3), np.array([0.0, 0.0, 1.0])
+    assert point_ray_distances(np.array([0.3, 0.4, 2.0]), c, d) == pytest.approx(0.5)
+    assert np.isinf(point_ray_distances(np.array([0.0, 0.1, -1.0]), c, d))  # behind the camera
+    rng = np.random.default_rng(4)
+    rig = make_ring_rig(4, radius=4.5)
+    people = np.stack([random_person(rng, (-1.0, 0.0)), random_person(rng, (1.0, 0.0))])
+    people2d = [np.concatenate([cam.project(people), np.ones((2, 15, 1))], -1) for cam in rig]
+    anchors = people[::-1] + [0.05, 0.0, 0.0]  # the two people, swapped and 5 cm off
+    aff = anchor_affinity(rig, people2d, anchors, max_dist_m=0.3)
+    for M in aff.values():
+        assert M.shape == (2, 2) and min(M[0, 1], M[1, 0]) > 0.75 and max(M[0, 0], M[1, 1]) < 0.5
+    few = anchors.copy()
+    few[:, 2:] = np.nan  # two joints known: no evidence either way
+    assert np.isnan(anchor_affinity(rig, people2d, few)[0]).all()
+
+
+def test_cluster_people_takes_the_first_camera_first():
+    """A track (camera 2) agrees with A0 and A1; A0 also looks like B1 from its own view (0.95). Greedy by
+    affinity alone joins A0 with B1 and then refuses the track (it disagrees with B1); with the track's edges
+    first, A0, A1 and the track form one person."""
+    aff = {(0, 1): np.array([[0.9, 0.95]]), (0, 2): np.array([[0.9]]), (1, 2): np.array([[0.9], [0.0]])}
+    plain = {frozenset(c.members.items()) for c in cluster_people(aff, [1, 2, 1])}
+    assert frozenset({(0, 0), (1, 1)}) in plain
+    first = {frozenset(c.members.items()) for c in cluster_people(aff, [1, 2, 1], first=2)}
+    assert frozenset({(0, 0), (1, 0), (2, 0)}) in first and frozenset({(1, 1)}) in first

@@ -18,10 +18,10 @@ from mocap.reconstruct.multiperson import needs_association, people_per_camera, 
 from mocap.reconstruct.sequence import triangulate_keypoints
 
 # Measured on the scene below (seeds 0-3, noise 1.5 px): MPJPE 6.9-7.5 mm over all people and frames (worst
-# person-frame 12 mm); the bound leaves margin for other platforms.
+# person-frame 12 mm; the same with the association of OnlineMultiPerson); the bound leaves margin.
 MPJPE_BOUND_M = 0.015
-# Measured on Shelf frames 0-49 (actors 1 and 3; actor 2 enters at frame 221): PCP 97.1 % (bench_shelf.py's
-# per-frame pipeline: 97.2 %; all 301 frames: 96.6 % here, 96.7 % there).
+# Measured on Shelf frames 0-49 (actors 1 and 3; actor 2 enters at frame 221): PCP 97.1 % (100 / 94.2; actor 3's
+# right arm in frames 0-12 is annotated 17-22 cm from where three views agree). All 301 frames: bench_shelf.py.
 SHELF_PCP_MIN = 0.93
 
 
@@ -201,28 +201,15 @@ def test_needs_association():
     assert needs_association(Keypoints2D(two, "unknown", ["a", "b"], fps=30.0))
 
 
-def shelf_keypoints(data, frames: range) -> Keypoints2D:
-    """Per-view Shelf people (PAF-assembled BODY_25) stacked into ``(T, 5, P, 25, 3)`` Keypoints2D."""
-    from mocap.datasets.shelf import shelf_people2d
-
-    per = [shelf_people2d(data, f) for f in frames]
-    P = max(len(p) for fr in per for p in fr)
-    arr = np.full((len(per), len(data.rig), P, 25, 3), np.nan)
-    for t, fr in enumerate(per):
-        for c, p in enumerate(fr):
-            arr[t, c, :len(p)] = p
-    return Keypoints2D(arr, "body25", data.rig.names, fps=data.fps)
-
-
 def test_shelf_pcp(shared_data):
-    from mocap.datasets.shelf import body25_to_shelf15, evaluate_shelf, load_shelf
+    from mocap.datasets.shelf import body25_to_shelf15, evaluate_shelf, load_shelf, shelf_keypoints2d
 
     root = shared_data / "shelf"
     if not root.exists():
         pytest.skip(f"{root} not available")
     data = load_shelf(root)
     frames = range(0, 50)
-    kp2d = shelf_keypoints(data, frames)
+    kp2d = shelf_keypoints2d(data, frames)
     k3 = reconstruct_multiperson(data.rig, kp2d)
     preds = [body25_to_shelf15(k3.data[t][np.isfinite(k3.xyz[t]).all(-1).any(-1)]) for t in range(len(frames))]
     res = evaluate_shelf(preds, data.gt[list(frames)])

@@ -1,7 +1,11 @@
-"""numpy <-> ROS message conversions (imports the message packages, never rclpy nodes).
+"""numpy and skeleton-stream <-> ROS message conversions (imports the message packages, never rclpy nodes).
 
-Arrays follow the library's contracts: 2D ``(P, J, 3)`` = people, joints, ``(u, v, confidence)`` raw pixels;
-3D ``(J, 3)`` metres in the world frame (REP 103, Z up); quaternions ``(x, y, z, w)``.
+The skeleton stream (:mod:`mocap.live.stream`) maps one to one: ``SkeletonDescription`` <->
+``mocap_msgs/SkeletonDescription`` (:func:`description_to_msg`, :func:`msg_to_description`), ``SkeletonFrame`` <->
+``SkeletonArray`` (:func:`frame_to_msg`, :func:`msg_to_frame`), ``PersonSkeleton`` <-> ``Skeleton``
+(:func:`person_to_msg`, :func:`msg_to_person`). Arrays follow the library's contracts: 2D ``(P, J, 3)`` = people,
+joints, ``(u, v, confidence)`` raw pixels; 3D ``(J, 3)`` metres in the world frame (REP 103, Z up);
+quaternions ``(x, y, z, w)``.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import array
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
 from mocap_msgs.msg import Keypoints2D, Person2D, Skeleton, SkeletonArray
-from sensor_msgs.msg import CameraInfo, JointState
+from mocap_msgs.msg import SkeletonDescription as SkeletonDescriptionMsg
+from sensor_msgs.msg import CameraInfo
 from visualization_msgs.msg import Marker, MarkerArray
+
+from mocap.live.stream import PersonSkeleton, SkeletonDescription, SkeletonFrame, TrackState
 
 
 def stamp_to_sec(stamp: Time) -> float:
@@ -25,6 +32,12 @@ def sec_to_stamp(t: float) -> Time:
     """Float seconds (>= 0) -> ``builtin_interfaces/Time``."""
     ns = int(round(t * 1e9))
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def sec_to_duration(t: float) -> Duration:
+    """Float seconds -> ``builtin_interfaces/Duration``."""
+    ns = int(round(t * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def _f32(a: np.ndarray) -> array.array:
@@ -105,23 +118,47 @@ def _quats(q: np.ndarray) -> list[Quaternion]:
     return [Quaternion(x=float(a), y=float(b), z=float(c), w=float(d)) for a, b, c, d in q]
 
 
+_STATE_CODES = {TrackState.NEW: Skeleton.STATE_NEW, TrackState.TRACKED: Skeleton.STATE_TRACKED,
+                TrackState.PREDICTED: Skeleton.STATE_PREDICTED, TrackState.LOST: Skeleton.STATE_LOST}
+_CODE_STATES = {v: k for k, v in _STATE_CODES.items()}
+
+
+def _vectors(V: np.ndarray) -> list[Vector3]:
+    return [Vector3(x=float(a), y=float(b), z=float(c)) for a, b, c in V]
+
+
 def skeleton_msg(person_id: int, joint_names: list[str], parents: np.ndarray, X: np.ndarray, conf: np.ndarray,
                  global_q: np.ndarray, local_q: np.ndarray, stamp: float, frame_id: str, body_model: str = "",
-                 shape: np.ndarray | None = None, root_translation: np.ndarray | None = None) -> Skeleton:
-    """Build a :class:`mocap_msgs.msg.Skeleton` from ``X (J, 3)`` metres, ``conf (J,)``, quaternions ``(J, 4)``.
+                 shape: np.ndarray | None = None, root_translation: np.ndarray | None = None, *,
+                 state: TrackState | str = TrackState.TRACKED, confidence: float | None = None,
+                 velocities: np.ndarray | None = None, views_used: np.ndarray | None = None,
+                 reprojection_errors: np.ndarray | None = None) -> Skeleton:
+    """Build a :class:`mocap_msgs.msg.Skeleton` from ``X (J, 3)`` metres, ``conf (J,)``, quaternions ``(J, 4)``,
+    optionally velocities ``(J, 3)`` m/s, views used ``(J,)`` and reprojection errors ``(J,)`` pixels.
 
-    Missing joints (NaN) keep NaN positions and get confidence 0.
+    Missing joints (NaN) keep NaN positions and get confidence 0. ``confidence`` (overall) defaults to the mean
+    joint confidence.
     """
+    X = np.asarray(X, float)
     msg = Skeleton()
     msg.header.stamp = sec_to_stamp(stamp)
     msg.header.frame_id = frame_id
     msg.person_id = int(person_id)
+    msg.tracking_state = _STATE_CODES[TrackState(state)]
     msg.joint_names = list(joint_names)
     msg.parents = array.array("i", [int(p) for p in parents])
     msg.positions = _points(X)
     msg.global_orientations = _quats(global_q)
     msg.local_orientations = _quats(local_q)
-    msg.confidences = _f32(np.nan_to_num(np.where(np.isfinite(X).all(-1), conf, 0.0), nan=0.0))
+    c = np.nan_to_num(np.where(np.isfinite(X).all(-1), conf, 0.0), nan=0.0)
+    msg.confidences = _f32(c)
+    msg.confidence = float(np.clip(c.mean() if confidence is None and len(c) else (confidence or 0.0), 0.0, 1.0))
+    if velocities is not None:
+        msg.velocities = _vectors(np.asarray(velocities, float))
+    if views_used is not None:
+        msg.views_used = array.array("B", np.clip(np.asarray(views_used), 0, 255).astype(np.uint8).tolist())
+    if reprojection_errors is not None:
+        msg.reprojection_errors = _f32(np.asarray(reprojection_errors, float))
     msg.body_model = body_model
     if shape is not None:
         msg.shape_params = _f32(np.asarray(shape).ravel())
@@ -132,11 +169,12 @@ def skeleton_msg(person_id: int, joint_names: list[str], parents: np.ndarray, X:
 
 
 def skeleton_array_msg(skeletons: list[Skeleton], joint_set: str, stamp: float, frame_id: str,
-                       cameras: list[str] | None = None) -> SkeletonArray:
+                       cameras: list[str] | None = None, frame_index: int = 0) -> SkeletonArray:
     """A ``SkeletonArray``; ``cameras``: the names of the cameras fused into this frame."""
     msg = SkeletonArray()
     msg.header.stamp = sec_to_stamp(stamp)
     msg.header.frame_id = frame_id
+    msg.frame_index = int(frame_index)
     msg.joint_set = joint_set
     msg.cameras = list(cameras or [])
     msg.skeletons = skeletons
@@ -152,6 +190,80 @@ def skeleton_to_arrays(msg: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return X, conf, g, loc
 
 
+# --------------------------------------------------------------------------- the skeleton stream <-> messages
+def person_to_msg(person: PersonSkeleton, description: SkeletonDescription | None, stamp: float,
+                  frame_id: str) -> Skeleton:
+    """A :class:`mocap.live.stream.PersonSkeleton` -> ``Skeleton`` (joint names, parents and body model from its
+    ``description``; a ``lost`` person has no joints)."""
+    d = description
+    lost = person.state is TrackState.LOST
+    J = 0 if lost else person.n_joints
+    names, parents = (d.joint_names, d.parents) if (d is not None and not lost) else ([], np.zeros(0, int))
+    if d is not None and not lost and d.n_joints != J:
+        raise ValueError(f"person {person.person_id} has {J} joints but its description ({d.joint_set}) has "
+                         f"{d.n_joints}")
+    sl = slice(0, J)
+    return skeleton_msg(person.person_id, names, parents, person.positions[sl], person.joint_confidence[sl],
+                        person.global_quat_xyzw[sl], person.local_quat_xyzw[sl], stamp, frame_id,
+                        d.body_model if d else "", d.shape if d is not None else None, person.root_translation,
+                        state=person.state, confidence=person.confidence, velocities=person.velocities[sl],
+                        views_used=person.views_used[sl] if not d or not d.body_model else None,
+                        reprojection_errors=person.reprojection_error_px[sl] if not d or not d.body_model else None)
+
+
+def msg_to_person(msg: Skeleton) -> PersonSkeleton:
+    """``Skeleton`` -> :class:`mocap.live.stream.PersonSkeleton` (fields a message lacks get the contract's
+    defaults: unknown velocities, 0 views, NaN errors)."""
+    X, conf, g, loc = skeleton_to_arrays(msg)
+    J = len(X)
+    V = np.array([[v.x, v.y, v.z] for v in msg.velocities], float).reshape(-1, 3) if len(msg.velocities) == J \
+        else None
+    views = np.asarray(msg.views_used, np.int64) if len(msg.views_used) == J else None
+    err = np.asarray(msg.reprojection_errors, float) if len(msg.reprojection_errors) == J else None
+    rt = msg.root_translation
+    root = np.array([rt.x, rt.y, rt.z]) if msg.body_model else None
+    return PersonSkeleton(msg.person_id, X, conf, loc if J else np.zeros((0, 4)), g if J else np.zeros((0, 4)),
+                          _CODE_STATES.get(msg.tracking_state, TrackState.TRACKED), float(msg.confidence), V, views,
+                          err, root)
+
+
+def frame_to_msg(frame: SkeletonFrame, describe, frame_id: str) -> SkeletonArray:
+    """A :class:`mocap.live.stream.SkeletonFrame` -> ``SkeletonArray``; ``describe(person_id)`` gives each
+    person's :class:`~mocap.live.stream.SkeletonDescription` (or None)."""
+    skeletons = [person_to_msg(p, describe(p.person_id), frame.stamp, frame_id) for p in frame.people]
+    return skeleton_array_msg(skeletons, frame.joint_set, frame.stamp, frame_id, frame.cameras, frame.frame_index)
+
+
+def msg_to_frame(msg: SkeletonArray) -> SkeletonFrame:
+    """``SkeletonArray`` -> :class:`mocap.live.stream.SkeletonFrame`."""
+    return SkeletonFrame(stamp_to_sec(msg.header.stamp), int(msg.frame_index),
+                         [msg_to_person(s) for s in msg.skeletons], msg.joint_set, list(msg.cameras))
+
+
+def description_to_msg(d: SkeletonDescription, stamp: float) -> SkeletonDescriptionMsg:
+    """:class:`mocap.live.stream.SkeletonDescription` -> ``mocap_msgs/SkeletonDescription``."""
+    msg = SkeletonDescriptionMsg()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = d.frame_id
+    msg.joint_set = d.joint_set
+    msg.joint_names = list(d.joint_names)
+    msg.parents = array.array("i", [int(p) for p in d.parents])
+    msg.rest_offsets = _vectors(d.rest_offsets)
+    msg.body_model = d.body_model
+    if d.shape is not None:
+        msg.shape_params = _f32(d.shape)
+    msg.person_id = int(d.person_id)
+    return msg
+
+
+def msg_to_description(msg: SkeletonDescriptionMsg) -> SkeletonDescription:
+    """``mocap_msgs/SkeletonDescription`` -> :class:`mocap.live.stream.SkeletonDescription`."""
+    off = np.array([[v.x, v.y, v.z] for v in msg.rest_offsets], float).reshape(-1, 3)
+    shape = np.asarray(msg.shape_params, float) if len(msg.shape_params) else None
+    return SkeletonDescription(msg.joint_set, list(msg.joint_names), np.asarray(msg.parents, int), off,
+                               msg.body_model, shape, msg.header.frame_id, int(msg.person_id))
+
+
 _PALETTE = ((0.9, 0.3, 0.2), (0.2, 0.6, 0.9), (0.3, 0.8, 0.3), (0.9, 0.8, 0.2), (0.7, 0.4, 0.9))
 
 
@@ -160,7 +272,7 @@ def markers_msg(people: list[tuple[int, np.ndarray]], bones: list[tuple[int, int
     """RViz markers: per person a SPHERE_LIST of joints and a LINE_LIST of bones (``people`` = (id, X (J, 3)))."""
     arr = MarkerArray()
     st = sec_to_stamp(stamp)
-    life = sec_to_stamp(lifetime_s)
+    life = sec_to_duration(lifetime_s)
     for pid, X in people:
         r, g, b = _PALETTE[pid % len(_PALETTE)]
         ok = np.isfinite(X).all(-1)
@@ -181,6 +293,21 @@ def markers_msg(people: list[tuple[int, np.ndarray]], bones: list[tuple[int, int
     return arr
 
 
+def camera_transform(camera, world_frame: str, frame_id: str, stamp: float = 0.0) -> TransformStamped:
+    """The pose of a :class:`mocap.cameras.Camera` as a transform ``world_frame`` -> ``frame_id`` (its optical
+    frame: x right, y down, z forward): translation = the camera centre ``-R^T t``, rotation = ``R^T``."""
+    from mocap.geometry.rotations import matrix_to_quat_xyzw
+
+    R, t = np.asarray(camera.R, float), np.asarray(camera.t, float).reshape(3)
+    tf = TransformStamped()
+    tf.header.stamp, tf.header.frame_id, tf.child_frame_id = sec_to_stamp(stamp), world_frame, frame_id
+    c = -R.T @ t
+    tf.transform.translation = Vector3(x=float(c[0]), y=float(c[1]), z=float(c[2]))
+    q = matrix_to_quat_xyzw(R.T)
+    tf.transform.rotation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+    return tf
+
+
 def transforms(pid: int, joint_names: list[str], X: np.ndarray, global_q: np.ndarray, stamp: float,
                world_frame: str, prefix: str = "mocap") -> list[TransformStamped]:
     """One TF per reconstructed joint: ``world_frame`` -> ``{prefix}/person_{pid}/{joint}`` (global pose)."""
@@ -197,16 +324,3 @@ def transforms(pid: int, joint_names: list[str], X: np.ndarray, global_q: np.nda
         t.transform.rotation = Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
         out.append(t)
     return out
-
-
-def joint_state_msg(pid: int, joint_names: list[str], local_rotvec: np.ndarray, stamp: float) -> JointState:
-    """``sensor_msgs/JointState`` of ball joints: three entries per joint, ``{joint}/rx``, ``/ry``, ``/rz`` = the
-    local rotation as a rotation vector (radians) in the parent joint's frame; person ``pid`` > 0 prefixes names
-    with ``person_{pid}/``."""
-    msg = JointState()
-    msg.header.stamp = sec_to_stamp(stamp)
-    pre = f"person_{pid}/" if pid else ""
-    msg.name = [f"{pre}{n}/{a}" for n in joint_names for a in ("rx", "ry", "rz")]
-    rv = np.nan_to_num(np.asarray(local_rotvec, float).reshape(-1), nan=0.0)
-    msg.position = [float(x) for x in rv]
-    return msg
