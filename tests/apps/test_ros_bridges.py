@@ -40,12 +40,15 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
     calib = write_calibration(rig, tmp_path / "calibration.toml")
     kp_file = save_npz(kp2d, tmp_path / "kp2d.npz")
     bindir = Path(sys.executable).parent
-    # the installed config, with the cameras replaying in a loop: whatever the nodes miss while DDS matches on a
-    # busy machine, later loops arrive whole
+    # the installed config, with the cameras waiting for the fusion node's subscription (and settling) before they
+    # publish: on a busy machine the nodes start seconds after the launch's shared replay start, and frames
+    # published before DDS matched would be lost (the elapsed frames then go out at once, stamped as recorded)
     import yaml
 
     cfg = yaml.safe_load((bindir.parent / "share" / "mocap" / "config" / "multiview.yaml").read_text())
-    cfg["/**/camera"]["ros__parameters"]["loop"] = True
+    cfg["/**/camera"]["ros__parameters"].update(wait_subscribers=1, wait_timeout_s=60.0, settle_s=3.0)
+    # the fusion node waits for late cameras (their elapsed frames arrive in bursts) instead of dropping them
+    cfg["/**/fusion"]["ros__parameters"].update(publish_joint_state=False, max_wait_s=10.0, clock_jump_s=1000.0)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rx = VmcReceiver()
     col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/joy": Joy, "/mocap/events": String})
@@ -53,7 +56,7 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
     cmd = [str(bindir / "ros2"), "launch", "mocap", "multiview.launch.py", f"config:={tmp_path / 'config.yaml'}",
            f"calibration:={calib}",
            f"keypoints_file:={kp_file}", f"cameras:={','.join(rig.names)}", "vmc:=true",
-           f"vmc_url:=vmc://127.0.0.1:{rx.port}?calib=5", "game_control:=true"]
+           f"vmc_url:=vmc://127.0.0.1:{rx.port}?calib=5&rate=1000", "game_control:=true"]
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -63,7 +66,9 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
             return any('"crouch"' in m.data and '"start"' in m.data for _, m in col.msgs["/mocap/events"])
 
         while time.monotonic() < deadline and proc.poll() is None:
-            if crouched() and len(col.msgs["/mocap/joy"]) >= kp2d.n_frames and len(rx.frames) >= kp2d.n_frames:
+            n = len(col.msgs["/mocap/skeletons"])
+            quiet = n and time.monotonic() - col.msgs["/mocap/skeletons"][-1][0] > 2
+            if crouched() and n >= 0.8 * kp2d.n_frames and quiet:
                 break
             time.sleep(0.2)
         time.sleep(0.5)
@@ -81,16 +86,16 @@ def test_launch_with_vmc_bridge_and_game_control(shared_data, ros_env, tmp_path)
     full = (tmp_path / "launch.log").read_text()
     text = full[:3000] + "\n...\n" + full[-2000:]
     skel = col.msgs["/mocap/skeletons"]
-    assert len(skel) >= 20, text
+    assert len(skel) >= 0.5 * kp2d.n_frames, text
     # vmc_bridge: Unity receiver's checks on every bundle; bones after the rig's 5 calibration frames
     frames = rx.frames
-    assert rx.violations == [] and len(frames) >= kp2d.n_frames, text
+    assert rx.violations == [] and len(frames) >= 0.9 * len(skel), text
     moving = [f for f in frames if f.bones]
     assert len(moving) >= len(frames) - 10 and len(moving[-1].bones) == 22 and moving[-1].ok[:3] == (1, 3, 0)
     # game_control: Joy with the axes in order and one button per gesture; crouch events while the hips are low
-    # (131_01's deep crouch, once per loop), never a jump
+    # (131_01's deep crouch), never a jump
     joys = [m for _, m in col.msgs["/mocap/joy"]]
-    assert len(joys) >= kp2d.n_frames and all(len(j.axes) == len(AXES) for j in joys), text
+    assert len(joys) >= 0.9 * len(skel) and all(len(j.axes) == len(AXES) for j in joys), text
     assert len({len(j.buttons) for j in joys}) == 1
     events = [json.loads(m.data) for _, m in col.msgs["/mocap/events"]]
     starts = [e for e in events if e["phase"] == "start"]

@@ -12,39 +12,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.live.stream import PersonSkeleton, SkeletonDescription, SkeletonFrame, TrackState
+from mocap.live.stream import SkeletonDescription, SkeletonFrame
 from mocap.skeletons.orientations import offsets_in_parent_frames
 from mocap_ros import convert
 
 
 class SkeletonArrayToStream:
-    """Stateful converter; :meth:`convert` returns ``(new descriptions, frame)``."""
+    """Stateful converter; :meth:`convert` returns ``(new descriptions, frame)`` (the frame by
+    :func:`mocap_ros.convert.msg_to_frame`)."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self.frames = 0
 
     def convert(self, msg) -> tuple[list[SkeletonDescription], SkeletonFrame]:  # noqa: ANN001
-        people, descs = [], []
-        for sk in msg.skeletons:
-            X, conf, g, loc = convert.skeleton_to_arrays(sk)
+        frame = convert.msg_to_frame(msg)
+        descs = []
+        for sk, p in zip(msg.skeletons, frame.people, strict=True):
             names, parents = list(sk.joint_names), np.asarray(sk.parents, np.int64)
             key = (msg.joint_set, tuple(names), tuple(parents.tolist()), sk.body_model)
-            if key != self._key and np.isfinite(X).all(-1).any():
-                descs.append(self._describe(msg, sk, names, parents, X, g))
+            if key != self._key and len(names) and p.valid().any():
+                off = offsets_in_parent_frames(p.positions, parents, p.global_quat_xyzw)
+                shape = np.asarray(sk.shape_params, float) if len(sk.shape_params) else None
+                descs.append(SkeletonDescription(msg.joint_set or "skeleton", names, parents, off,
+                                                 body_model=sk.body_model, shape=shape,
+                                                 frame_id=msg.header.frame_id or "world"))
                 self._key = key
-            state = getattr(sk, "state", "")  # newer messages carry the tracking state
-            people.append(PersonSkeleton(int(sk.person_id), X, conf, loc, g,
-                                         state=TrackState(state) if state in TrackState._value2member_map_
-                                         else TrackState.TRACKED))
-        frame = SkeletonFrame(convert.stamp_to_sec(msg.header.stamp), self.frames, people, msg.joint_set,
-                              list(msg.cameras))
-        self.frames += 1
         return descs, frame
-
-    @staticmethod
-    def _describe(msg, sk, names, parents, X, g) -> SkeletonDescription:  # noqa: ANN001
-        off = offsets_in_parent_frames(X, parents, g)
-        return SkeletonDescription(msg.joint_set or "skeleton", names, parents, off, body_model=sk.body_model,
-                                   shape=np.asarray(sk.shape_params, float) if len(sk.shape_params) else None,
-                                   frame_id=msg.header.frame_id or "world")
