@@ -22,7 +22,7 @@ stamp=.venv/.mocap-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[setup] installing mocap and its pinned dependencies (~3 GB, a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,viewer]"
   touch "$stamp"
 fi
 bash scripts/setup_models.sh --quiet  # BlazePose model files (from the mediapipe wheel) into ~/.cache/mocap/models

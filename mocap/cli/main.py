@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mocap.cli.run", "run the whole pipeline on a session folder"),
     "demo": ("mocap.cli.demo", "download the Pose2Sim demo data and run the pipeline on it"),
     "view": ("mocap.cli.view", "inspect calibrations and keypoint files"),
+    "live": ("mocap.cli.live", "live capture from cameras or videos to avatars (VMC), events (OSC) and Rerun"),
+    "events": ("mocap.cli.events", "gesture events and axes of a recording (JSON lines)"),
     "bench": ("mocap.cli.bench", "run benchmarks against peers"),
 }
 

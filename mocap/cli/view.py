@@ -5,6 +5,9 @@
 - Keypoints (``.npz``, ``.csv``, ``.trc`` or a folder of OpenPose JSON folders): shape, joint set, cameras, fps and
   the percentage of missing points per joint; ``--plot`` draws one frame's skeleton (3D, or per camera in 2D)
   and the per-joint trajectories.
+- A finished session (the ``--out`` folder of ``mocap run`` / ``mocap demo``): calibration, 2D keypoints, 3D
+  keypoints and the fitted body in the Rerun viewer (bound to 127.0.0.1), or saved with ``--rrd OUT.rrd``
+  (needs the optional ``rerun-sdk``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--fps", type=float, default=None, help="frame rate of OpenPose JSON folders (default 30)")
     p.add_argument("--y-up", action="store_true", help="TRC: the file is Y-up (OpenSim); rotate back to Z-up")
     p.add_argument("--format", dest="fmt", default=None, help="calibration format (default: detected)")
+    p.add_argument("--rrd", metavar="OUT.rrd", type=Path, default=None,
+                   help="session folder: save a Rerun recording instead of opening the viewer")
+    p.add_argument("--calib", type=Path, default=None,
+                   help="session folder: calibration file (default: a calib* file in the folder)")
     p.set_defaults(func=run)
 
 
@@ -44,11 +51,28 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if path.is_dir() and (path / "keypoints3d.npz").exists():
+        return _view_session(path, args)
     is_kp = is_keypoints_path(path) and not (path.suffix.lower() == ".npz" and not is_keypoints_npz(path))
     if is_kp and args.fmt is None:
         _view_keypoints(path, args)
     else:
         _view_calibration(path, args)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ sessions
+def _view_session(path: Path, args: argparse.Namespace) -> int:
+    """Open (or save, ``--rrd``) a session folder in Rerun."""
+    from mocap.apps.viewer import RerunViewer, log_session
+
+    viewer = RerunViewer(save=args.rrd, live=args.rrd is None)
+    try:
+        counts = log_session(path, viewer, calib=args.calib)
+    finally:
+        viewer.close()
+    print(f"{path}: {counts['frames']} frames, {counts['people']} people, {counts['cameras']} cameras, "
+          f"{counts['body_frames']} body frames -> {args.rrd or 'the Rerun viewer (127.0.0.1)'}")
     return 0
 
 

@@ -8,7 +8,8 @@
 Arguments: see mocap_ros.launch_spec.LAUNCH_ARGUMENTS (the README's table lists the same). The nodes and their
 parameters come from mocap_ros.launch_spec.node_specs, the function the tests also use. Camera nodes respawn; the
 fusion node's exit shuts the launch down. An argument that cannot be used (or rviz:=true without rviz2) prints one
-line and starts nothing.
+line and starts nothing. The app bridges (vmc, vmc_url, game_control, gestures; see _apps below) run in the
+same namespace.
 """
 
 import os
@@ -59,7 +60,23 @@ def _nodes(context, *args, **kwargs):
     return actions
 
 
+# ---- app bridges (mocap.apps): VMC avatar stream and game control, off by default --------------------------------
+def _apps(context, *args, **kwargs):
+    ns = "/" + LaunchConfiguration("namespace").perform(context).strip("/")
+    nodes = []
+    if is_true(LaunchConfiguration("vmc").perform(context)):
+        nodes.append(Node(package="mocap", executable="vmc_bridge", name="vmc_bridge", namespace=ns,
+                          parameters=[{"vmc_url": LaunchConfiguration("vmc_url").perform(context)}],
+                          output="screen", emulate_tty=True))
+    if is_true(LaunchConfiguration("game_control").perform(context)):
+        nodes.append(Node(package="mocap", executable="game_control", name="game_control", namespace=ns,
+                          parameters=[{"gestures": LaunchConfiguration("gestures").perform(context)}],
+                          output="screen", emulate_tty=True))
+    return nodes
+# ---- end of the app bridges ----------------------------------------------------------------------------------------
+
+
 def generate_launch_description():
     args = [DeclareLaunchArgument(name, default_value=default, description=desc)
             for name, (default, desc) in LAUNCH_ARGUMENTS.items()]
-    return LaunchDescription([*args, OpaqueFunction(function=_nodes)])
+    return LaunchDescription([*args, OpaqueFunction(function=_nodes), OpaqueFunction(function=_apps)])

@@ -42,6 +42,11 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "teleop_config": ("", "teleop parameter YAML (default: share/mocap/config/teleop.yaml)"),
     "record": ("false", "start the recorder node: rosbag2 MCAP + LeRobot v3.0 dataset into record_dir"),
     "record_dir": ("mocap_recording", "output folder of the recording (one timestamped subfolder per run)"),
+    # app bridges over mocap.apps (started by the launch file's _apps)
+    "vmc": ("false", "start vmc_bridge: skeletons -> an avatar over VMC (VSeeFace, Warudo, Unity + EVMC4U)"),
+    "vmc_url": ("vmc://127.0.0.1:39539", "VMC receiver, vmc://HOST:PORT[?person=ID&rate=HZ&calib=FRAMES]"),
+    "game_control": ("false", "start game_control: skeletons -> sensor_msgs/Joy /mocap/joy + events /mocap/events"),
+    "gestures": ("", "gesture TOML file of game_control (default: the built-in gestures)"),
 }
 
 
