@@ -175,16 +175,25 @@ def run_pipeline(videos: Sequence[str | Path], calib: str | Path, out_dir: str |
         for line in describe_sync(extras["sync"]):
             log.info("%s", line)
         timings["sync"] = time.perf_counter() - t0
-    if refine_calib:  # people-based refinement of the rig (mocap.calibration.refine)
-        from mocap.calibration.refine import refine_for_pipeline
-
-        t0 = time.perf_counter()
-        rig, extras["refine_calib"] = refine_for_pipeline(rig, kp2d, out)
-        timings["refine calibration"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     kp3d, mode = _triangulate_stage(rig, kp2d, people, max_people, str(calib), str(outputs["keypoints2d"]))
     timings["triangulate"] = time.perf_counter() - t0
+    if refine_calib:  # people-based refinement of the rig (mocap.calibration.refine), then triangulate again
+        from mocap.calibration.refine import refine_for_pipeline
+
+        t0 = time.perf_counter()
+        people_2d = kp2d
+        if mode == "multi":  # the refinement needs each person in the same slot in every camera
+            from mocap.reconstruct.multiperson import assign_2d_to_people
+
+            people_2d = assign_2d_to_people(rig, kp2d, kp3d)
+        refined, extras["refine_calib"] = refine_for_pipeline(rig, people_2d, out)
+        timings["refine calibration"] = time.perf_counter() - t0
+        if refined is not rig:
+            rig = refined
+            t0 = time.perf_counter()
+            kp3d, mode = _triangulate_stage(rig, kp2d, people, max_people, str(calib), str(outputs["keypoints2d"]))
+            timings["triangulate (refined calibration)"] = time.perf_counter() - t0
     extras["people_mode"] = mode
     extras["used"] = kp3d.meta.pop("used", None)
     extras["view_error_px"] = kp3d.meta.pop("view_error_px", None)

@@ -338,3 +338,62 @@ def _empty_result(kp_assoc: Keypoints2D, rig) -> Keypoints3D:
 
 
 __all__ = ["reconstruct_multiperson", "needs_association", "people_per_camera", "body_path", "OnlineMultiPerson"]
+
+
+def assign_2d_to_people(rig, kp2d: Keypoints2D, kp3d, *, max_median_px: float = 40.0,
+                        min_common_joints: int = 4) -> Keypoints2D:
+    """Re-order each camera's 2D people into the slots of the reconstructed 3D people.
+
+    For every frame and camera, each 3D person is projected and matched one-to-one (Hungarian) to the camera's 2D
+    detections by the median pixel distance over the joints both have; a match further than ``max_median_px``
+    (or sharing fewer than ``min_common_joints`` joints) is left out. The result's person ``p`` is the 3D person
+    ``p`` in every camera: what people-based calibration refinement (:mod:`mocap.calibration.refine`) needs.
+
+    Args:
+        rig: the calibration, cameras in the order of ``kp2d``.
+        kp2d: 2D detections ``(T, C, P2, J, 3)``, per-camera person order arbitrary.
+        kp3d: 3D people ``(T, P, J, 4)`` (:class:`~mocap.keypoints.Keypoints3D`) of the same frames and joint set.
+        max_median_px: gate on the median reprojection distance of a match, pixels.
+        min_common_joints: joints a match must share.
+
+    Returns:
+        :class:`~mocap.keypoints.Keypoints2D` ``(T, C, P, J, 3)``; NaN where a person has no match in a camera.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from mocap.keypoints import Keypoints2D
+
+    d2 = np.asarray(kp2d.data, float)
+    X = np.asarray(kp3d.data, float)[..., :3]
+    T, C, _, J, _ = d2.shape
+    if X.shape[0] != T or X.shape[2] != J:
+        raise KeypointsError(f"2D keypoints ({T} frames, {J} joints) and 3D people ({X.shape[0]} frames, "
+                             f"{X.shape[2]} joints) do not describe the same frames and joint set")
+    P = X.shape[1]
+    out = np.full((T, C, P, J, 3), np.nan)
+    proj = rig.project(X)  # (C, T, P, J, 2)
+    for t in range(T):
+        for c in range(C):
+            det = d2[t, c]  # (P2, J, 3)
+            ok_det = np.isfinite(det[..., :2]).all(-1)
+            if not ok_det.any():
+                continue
+            uv = proj[c, t]  # (P, J, 2)
+            dist = np.linalg.norm(uv[:, None] - det[None, ..., :2], axis=-1)  # (P, P2, J)
+            both = np.isfinite(dist)
+            n_common = both.sum(-1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                cost = np.nanmedian(np.where(both, dist, np.nan), axis=-1)
+            bad = (n_common < min_common_joints) | ~np.isfinite(cost) | (cost > max_median_px)
+            if bad.all():
+                continue
+            cost = np.where(bad, 1e9, cost)
+            rows, cols = linear_sum_assignment(cost)
+            for p, d in zip(rows, cols):
+                if not bad[p, d]:
+                    out[t, c, p] = det[d]
+    meta = {k: v for k, v in kp2d.meta.items() if k not in ("person_ids", "track_ids_2d")}
+    meta["assigned_to_3d"] = True
+    return Keypoints2D(out, kp2d.joint_set, list(kp2d.camera_names), np.asarray(kp2d.timestamps).copy(), kp2d.fps,
+                       meta)

@@ -215,3 +215,39 @@ def test_shelf_pcp(shared_data):
     res = evaluate_shelf(preds, data.gt[list(frames)])
     assert res["pcp_avg"] >= SHELF_PCP_MIN, res["pcp"]
     assert k3.n_people >= 2
+
+
+def test_assign_2d_to_people_puts_each_person_in_its_3d_slot():
+    """Shuffled per-camera people come back in the slots of the reconstructed 3D people: each assigned detection
+    is the true person of that 3D track (checked against the scene's ground-truth slot map)."""
+    from pathlib import Path
+
+    from mocap.reconstruct.multiperson import assign_2d_to_people, reconstruct_multiperson
+    from mocap.synthetic.multiperson import make_multiperson_scene
+
+    bvh = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bvh"
+    clips = sorted(bvh.glob("*.bvh"))
+    if not clips:
+        pytest.skip("../shared/data/bvh is not beside the checkout")
+    s = make_multiperson_scene(clips, n_people=3, n_cameras=4, n_frames=30, seed=3)
+    kp3d = reconstruct_multiperson(s.rig, s.kp2d)
+    out = assign_2d_to_people(s.rig, s.kp2d, kp3d)
+    T, C, P = out.data.shape[:3]
+    assert P == kp3d.n_people >= 3
+    # which true person each 3D track is: nearest ground truth over the clip
+    err = np.nanmean(np.linalg.norm(kp3d.xyz[:, :, None] - s.gt[:, None], axis=-1), axis=(0, 3))  # (P, N)
+    truth_of_track = np.where(np.nanmin(err, axis=1) < 0.05, np.nanargmin(err, axis=1), -1)  # -1: a ghost track
+    right = wrong = 0
+    for t in range(T):
+        for c in range(C):
+            for p in range(P):
+                if truth_of_track[p] < 0 or not np.isfinite(out.data[t, c, p, :, 0]).any():
+                    continue
+                slot = [k for k in range(s.kp2d.data.shape[2])
+                        if np.array_equal(s.kp2d.data[t, c, k], out.data[t, c, p], equal_nan=True)]
+                if slot and s.slot_person[t, c, slot[0]] == truth_of_track[p]:
+                    right += 1
+                else:
+                    wrong += 1
+    assert right > 0.9 * T * C * 3
+    assert wrong <= 0.01 * (right + wrong)
