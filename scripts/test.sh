@@ -7,6 +7,8 @@ bash scripts/setup.sh
 bash scripts/blender_check/setup.sh
 # LeRobot's own dataset reader (lerobot 0.4.4 + torch 2.13.0 CPU) in .venv-lerobot, for the recorder tests.
 bash scripts/lerobot_check/setup.sh
+# The peers (Pose2Sim 0.10.49's triangulation/filtering, aniposelib) in .venv-peers, for the benchmark-runner tests.
+bash benchmarks/peers/setup_peers.sh
 # The ROS 2 Kilted wheels + the `ros` extra (pinocchio, rosbags, pyarrow, av) before the library tests: the teleop
 # and recorder library tests (tests/apps/teleop, tests/apps/record) need those packages, not ROS.
 bash scripts/ros_setup.sh
