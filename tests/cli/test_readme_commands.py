@@ -20,7 +20,7 @@ from mocap.cli.main import SUBCOMMANDS, main
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-CALIBRATE_SUBCOMMANDS = ("board", "wizard", "run", "intrinsics", "extrinsics", "convert")
+CALIBRATE_SUBCOMMANDS = ("board", "wizard", "run", "intrinsics", "extrinsics", "convert", "refine", "selfcal")
 
 #: forms run by a test in another module (module path, test function)
 ELSEWHERE = {
@@ -32,6 +32,10 @@ ELSEWHERE = {
     "fit": ("tests.body.test_cli_fit", "test_fit_cli_end_to_end"),
     "export": ("tests.export.test_cli_export", "test_keypoints_to_bvh_mixamo_reproduces_positions"),
     "view": ("tests.keypoints.test_view_cli", "test_view_3d_npz_summary_and_plot"),
+    "calibrate refine": ("tests.cli.test_calibrate_refine", "test_refine_cli"),
+    "calibrate selfcal": ("tests.cli.test_calibrate_refine", "test_selfcal_cli"),
+    "live": ("tests.apps.test_live", "test_live_demo_streams_vmc_with_statistics"),
+    "events": ("tests.apps.test_gestures", "test_cli_events"),
 }
 #: forms run here (the test functions below)
 HERE = {
