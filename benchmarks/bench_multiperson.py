@@ -10,9 +10,10 @@ with 3 % left/right swaps and 8 % outliers).
 
 Modes: **online** is :class:`mocap.reconstruct.online_multiperson.OnlineMultiPerson` frame by frame (no future
 frames; joints unseen for up to 0.2 s are output from the track's prediction); **offline** is
-:func:`mocap.reconstruct.multiperson.reconstruct_multiperson` over the clip (gap filling up to 1 s, 6 Hz
-zero-phase smoothing per track); **per-frame + 3D tracker** (reference, the previous method) associates every
-frame on its own and links the 3D people by :func:`mocap.reconstruct.tracking.track_sequence`.
+:func:`mocap.reconstruct.multiperson.reconstruct_multiperson` over the clip (gap filling up to 1 s, joints
+held with the body for 0.5 s at the edges of their measurements, 6 Hz zero-phase smoothing per track);
+**per-frame + 3D tracker** (reference, the previous method) associates every frame on its own and links the 3D
+people by :func:`mocap.reconstruct.tracking.track_sequence`.
 
 Scoring (:func:`mocap.synthetic.multiperson.score_people`): per frame, predictions are matched one-to-one to the
 true people (gate 0.5 m mean joint distance). MPJPE over the joints given in matched frames; frames % = frames

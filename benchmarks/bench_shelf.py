@@ -10,7 +10,8 @@ Rows:
   no future frame is used (no gap filling from the future, no smoothing);
 - **offline**: :func:`mocap.reconstruct.multiperson.reconstruct_multiperson` over the whole clip (the same
   association, then per-track triangulation with temporal and bone-length re-checks, gap filling up to 1 s
-  (joints moving with the body) and a 6 Hz zero-phase Butterworth per track);
+  (joints moving with the body), joints held with the body for 0.5 s before their first / after their last
+  measurement (as the online pass holds a lost joint) and a 6 Hz zero-phase Butterworth per track);
 - **frame-by-frame**: every frame associated and triangulated on its own, no tracking (the previous method);
 - **4D Association**: the 3D skeletons 4D Association itself shipped with this data (``skel.txt``, its online
   result, SKEL19 mapped to Shelf-15 with its own evaluation's mapping), scored by the same code.

@@ -80,7 +80,8 @@ def needs_association(kp2d: Keypoints2D) -> bool:
 
 
 def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = None, track: bool = True,
-                            fill_gaps_frames: int = 5, smooth_hz: float | None = None, fix_swaps: bool = False,
+                            fill_gaps_frames: int = 5, hold_frames: int | None = None,
+                            smooth_hz: float | None = None, fix_swaps: bool = False,
                             lr_pairs: list[tuple[int, int]] | None = None, tracker_opts: dict | None = None,
                             calib_source: str = "the calibration", keypoints_source: str = "the keypoints",
                             **triangulate_opts) -> Keypoints3D:
@@ -107,6 +108,11 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
         fill_gaps_frames: joint gaps of at most this many frames inside a track are filled, the joint moving with
             the rest of the body (its offset from the body's path interpolated; confidence 0, quality ``"filled"``
             1); 0 = off. Only with ``track``.
+        hold_frames: before a joint's first and after its last measurement in a track, while the body is still
+            measured, the joint is held where it moves with the body for up to this many frames (as filled
+            points, as the online pass outputs a joint it lost); None = the online pass's horizon
+            (``tracker_opts["hold_s"]``, default 0.5 s, in frames) but at most ``fill_gaps_frames`` (so
+            ``fill_gaps_frames=0`` adds no point at all); 0 = off. Only with ``track``.
         smooth_hz: low-pass every track with a zero-phase Butterworth filter of this cut-off (after gap
             filling; gaps that remain stay NaN); None = off. Only with ``track``.
         fix_swaps: correct per-view left/right swaps against the other views before triangulating
@@ -144,6 +150,11 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
         raise KeypointsError(f"max_people={max_people}; expected a positive count or None")
     if fill_gaps_frames < 0:
         raise KeypointsError(f"fill_gaps_frames={fill_gaps_frames}; expected >= 0")
+    if hold_frames is None:
+        hold_s = float((tracker_opts or {}).get("hold_s", OnlineMultiPerson.DEFAULT_HOLD_S))
+        hold_frames = min(int(round(hold_s * kp2d.fps)), fill_gaps_frames)
+    if hold_frames < 0:
+        raise KeypointsError(f"hold_frames={hold_frames}; expected >= 0")
     names = list(kp2d.camera_names)
     sub = _match_rig(rig, names, calib_source, keypoints_source)
     opts = dict(triangulate_opts)
@@ -178,8 +189,8 @@ def reconstruct_multiperson(rig, kp2d: Keypoints2D, *, max_people: int | None = 
                                      **opts)
     kp3d.person_ids = ids
     filled = np.zeros(kp3d.data.shape[:3], dtype=np.int8)
-    if track and fill_gaps_frames > 0 and kp3d.n_people:
-        kp3d.data, filled = _fill_track_gaps(kp3d.data, fill_gaps_frames)
+    if track and (fill_gaps_frames > 0 or hold_frames > 0) and kp3d.n_people:
+        kp3d.data, filled = _fill_track_gaps(kp3d.data, fill_gaps_frames, hold_frames)
     if track and smooth_hz and kp3d.n_people:
         from mocap.reconstruct.filters import butterworth_filter
 
@@ -290,10 +301,13 @@ def body_path(xyz: np.ndarray) -> np.ndarray:
     return path
 
 
-def _fill_track_gaps(data: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+def _fill_track_gaps(data: np.ndarray, max_gap: int, max_hold: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Fill interior NaN runs of at most ``max_gap`` frames per (track, joint) so that the joint moves with the
     body: its offset from :func:`body_path` is interpolated linearly across the gap (plain linear interpolation
-    where the body path breaks inside the gap). Filled points get confidence 0.
+    where the body path breaks inside the gap). Before a joint's first and after its last measurement, while the
+    body itself is measured, the joint is held at its offset from the body path for up to ``max_hold`` frames
+    (what the online pass outputs for a joint it lost: ``OnlineMultiPerson(hold_s=)``). Filled points get
+    confidence 0.
 
     Returns the new ``(T, P, J, 4)`` data and the ``(T, P, J)`` int8 mask of filled points.
     """
@@ -320,6 +334,16 @@ def _fill_track_gaps(data: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.nda
                     out[a + 1:b, p, j, :3] = (1 - w) * xyz[a, j] + w * xyz[b, j]
                 out[a + 1:b, p, j, 3] = 0.0
                 filled[a + 1:b, p, j] = True
+            if max_hold <= 0 or not idx.size:
+                continue
+            for end, step in ((idx[0], -1), (idx[-1], 1)):  # hold before the first / after the last measurement
+                off = xyz[end, j] - path[end]
+                t = end + step
+                while 0 <= t < T and abs(t - end) <= max_hold and np.isfinite(path[t]).all():
+                    out[t, p, j, :3] = path[t] + off
+                    out[t, p, j, 3] = 0.0
+                    filled[t, p, j] = True
+                    t += step
     return out, filled.astype(np.int8)
 
 

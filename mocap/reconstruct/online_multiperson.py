@@ -213,12 +213,16 @@ class OnlineMultiPerson:
         >>> out.ids, out.xyzc.shape, out.states  # doctest: +SKIP
     """
 
+    #: default ``hold_s`` (the offline pass holds joints at a track's edges as long)
+    DEFAULT_HOLD_S = 0.5
+
     def __init__(self, rig, joint_set: str = "coco17", *, min_views: int = 2, min_conf: float = 0.1,
                  reproj_threshold_px: float = 15.0, refine: bool = False, prior_radius_m: float = 0.15,
                  max_ray_dist_m: float = 0.2, max_track_dist_m: float = 0.3, min_common_joints: int = 3,
                  min_affinity: float = 0.2, min_linkage: float = 0.35, min_joints: int = 5,
                  duplicate_dist_m: float = 0.3, gate_m: float = 0.5, min_hits: int = 2, confirm_views: int = 3,
-                 min_hits_few_views: int = 5, max_misses: int = 10, hold_s: float = 0.5, coast_s: float = 0.2,
+                 min_hits_few_views: int = 5, max_misses: int = 10, hold_s: float = DEFAULT_HOLD_S,
+                 coast_s: float = 0.2,
                  anchor_s: float = 1.0, velocity_smoothing: float = 0.5, max_speed_mps: float = 5.0,
                  bone_check: bool = True, bone_tolerance: float = 0.25, bone_tolerance_m: float = 0.05,
                  bone_window: int = 50, bone_min_samples: int = 5, bone_min_views: int = 2, jump_m: float = 0.3,
