@@ -57,7 +57,7 @@ class LiveRecorder:
 
     def add_2d(self, index: int, stamp: float, frames: dict[str, np.ndarray | None]) -> None:
         """One synchronised frame's per-camera ``(P, J, 3)`` 2D keypoints (None = camera missing)."""
-        rec = {"i": int(index), "t": float(stamp), "cams": {c: _arr(frames.get(c), 2) for c in self.cameras}}
+        rec = {"i": int(index), "t": float(stamp), "cams": {c: _arr(frames.get(c), 4) for c in self.cameras}}
         self._f2.write(json.dumps(rec) + "\n")
         self._f2.flush()
 

@@ -19,7 +19,7 @@ CORE_PARAMS: dict[str, Any] = {
     "min_conf": 0.1,  # detections below this confidence are ignored
     "min_views": 2,  # cameras needed to triangulate a joint
     "reproj_threshold_px": 15.0,  # views reprojecting further are outliers
-    "refine": False,  # Gauss-Newton refinement of the reprojection error
+    "refine": True,  # Gauss-Newton refinement of the reprojection error (OnlineTriangulator's default)
     "use_prior": True,  # previous frame as prior for robust view selection
     "multi_person": True,  # several people per camera -> association + tracking
     "track_gate_m": 0.5,

@@ -57,30 +57,43 @@ def test_live_demo_streams_vmc_with_statistics(demo_run):
 
 @pytest.mark.slow
 def test_live_matches_offline_triangulation_of_the_same_frames(demo_run, pose2sim_single):
-    """The live skeletons (online core, no filter) against the offline triangulation of the very 2D frames live
-    used, without the offline-only passes (temporal re-check, bone-length pass): every frame's skeleton within
-    20 mm (median over its joints; the same math gives ~0.1 mm), and most joints within 20 mm one by one. The rest
-    are joints whose views disagree, where the online core's robust view selection, guided by the previous output
-    (the prior), keeps other views than the offline one, which has no prior."""
+    """The live skeletons (online core, no filter) against two replays of the very 2D frames live used:
+
+    - the online mode (``mocap triangulate --mode online``: :func:`~mocap.reconstruct.online.triangulate_online`
+      with the core's options) must give the same skeletons: the live path adds cameras, threads and sinks around
+      the same math, never different numbers;
+    - the offline triangulation with the same options and none of its whole-clip passes (every frame alone: no
+      temporal re-check, no bone-length pass, the core's fixed 15 px threshold) must give the same point for most
+      joints (median over all joints < 2 mm, >= 75 % within 20 mm). The rest differ by design: the online core
+      selects views with its previous output as prior and keeps running bone lengths; live drops frames to keep
+      up in real time, so those come from frames further apart than in the clip.
+    """
     from mocap.apps.live_record import read_live_recording
     from mocap.cameras.formats import read_calibration
+    from mocap.live.params import CORE_PARAMS
+    from mocap.reconstruct.online import triangulate_online
     from mocap.reconstruct.sequence import triangulate_keypoints
 
     rec = read_live_recording(demo_run["out"] / "rec")
     kp2, kp3 = rec["keypoints2d"], rec["keypoints3d"]
     assert rec["frames2d"] == rec["frames3d"] and kp2.n_frames == demo_run["stats"]["frames"]
     rig = read_calibration(demo_run["out"] / "rec" / "calibration.toml")
-    off = triangulate_keypoints(rig, kp2, temporal_check=False, bone_check=False, refine=False)
-    a, b = kp3.data[:, 0, :, :3], off.data[:, 0, :, :3]
+    opts = {k: CORE_PARAMS[k] for k in ("min_conf", "min_views", "reproj_threshold_px", "refine", "use_prior")}
+    online = triangulate_online(rig, kp2, filter=None, **opts)
+    a, o = kp3.data[:, 0, :, :3], online.data[:, 0, :, :3]
+    np.testing.assert_array_equal(np.isfinite(a).all(-1), np.isfinite(o).all(-1))
+    np.testing.assert_allclose(a, o, atol=2e-4)  # the record keeps 0.1 mm, 1e-4 px
+    off = triangulate_keypoints(rig, kp2, temporal_check=False, bone_check=False, refine=opts["refine"],
+                                reproj_threshold_px=opts["reproj_threshold_px"], soft_factor=0.0, fallback_factor=0.0,
+                                min_conf=opts["min_conf"], min_views=opts["min_views"])
+    b = off.data[:, 0, :, :3]
     both = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
     assert both.sum() > 0.5 * np.isfinite(b).all(-1).sum()
     d = np.where(both, np.linalg.norm(a - b, axis=-1), np.nan)
-    per_frame = np.nanmedian(d, axis=1)
-    within = np.mean(d[both] < 0.020)
-    print(f"live vs offline: {kp2.n_frames} frames, {both.sum()} joints; per-frame median max "
-          f"{np.nanmax(per_frame) * 1e3:.2f} mm; joints within 20 mm {within:.1%}; all-joint median "
-          f"{np.nanmedian(d) * 1e3:.3f} mm")
-    assert np.nanmax(per_frame) < 0.020 and within > 0.8
+    print(f"live vs offline: {kp2.n_frames} frames, {both.sum()} joints; all-joint median "
+          f"{np.nanmedian(d) * 1e3:.2f} mm, p95 {np.nanpercentile(d, 95) * 1e3:.1f} mm; per-frame median max "
+          f"{np.nanmax(np.nanmedian(d, axis=1)) * 1e3:.1f} mm; joints within 20 mm {np.mean(d[both] < 0.020):.1%}")
+    assert np.nanmedian(d) < 0.002 and np.mean(d[both] < 0.020) >= 0.75
 
 
 @pytest.mark.slow
