@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, parents: l
     p.add_argument("--detector", default="mediapipe", help="2D backend (mediapipe, holistic, onnx, yolo-pose)")
     p.add_argument("--body-model", default="", choices=["", "none", "anny", "smplx"],
                    help="fit a body model online (default: keypoint skeletons only)")
-    p.add_argument("--filter", default="one_euro", choices=["one_euro", "kalman", "none"], help="3D filter")
+    p.add_argument("--filter", default="kalman", choices=["kalman", "one_euro", "none"],
+                   help="3D filter (default kalman: gated constant velocity, the online triangulator's)")
     p.add_argument("--min-cameras", type=int, default=2, help="skip frames seen by fewer cameras")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--frames", type=int, default=None, help="read at most this many frames per camera")

@@ -34,7 +34,7 @@ from mocap.live.params import CORE_PARAMS
 from mocap.live.stream import PersonSkeleton, SkeletonDescription, SkeletonFrame, TrackState, identity_quats
 from mocap.reconstruct import OnlineTriangulator
 from mocap.reconstruct.association import reconstruct_frame
-from mocap.reconstruct.filters import KalmanFilter, OneEuroFilter
+from mocap.reconstruct.filters import GatedKalmanFilter, OneEuroFilter
 from mocap.reconstruct.imu_fusion import ImuFusionStep, ImuSegment
 from mocap.reconstruct.tracking import PeopleTracker
 from mocap.skeletons import get_joint_set
@@ -43,15 +43,16 @@ from mocap.skeletons.orientations import global_from_local, joint_orientations, 
 FILTERS = ("one_euro", "kalman", "none")
 
 
-def make_filter(name: str | None, **opts) -> OneEuroFilter | KalmanFilter | None:
+def make_filter(name: str | None, **opts) -> OneEuroFilter | GatedKalmanFilter | None:
     """A new stateful 3D filter by name: ``"one_euro"`` (:class:`~mocap.reconstruct.filters.OneEuroFilter`),
-    ``"kalman"`` (:class:`~mocap.reconstruct.filters.KalmanFilter`), or None for ``"none"`` / ``""`` / None."""
+    ``"kalman"`` (:class:`~mocap.reconstruct.filters.GatedKalmanFilter`, as the single-person path's
+    :class:`~mocap.reconstruct.OnlineTriangulator`), or None for ``"none"`` / ``""`` / None."""
     if name in (None, "", "none"):
         return None
     if name == "one_euro":
         return OneEuroFilter(**opts)
     if name == "kalman":
-        return KalmanFilter(**opts)
+        return GatedKalmanFilter(**opts)
     raise MocapError(f"unknown filter {name!r}", hint=f"choose one of {', '.join(FILTERS)}")
 
 
@@ -166,7 +167,7 @@ class FusionCore:
         rig: calibrated :class:`~mocap.cameras.CameraRig`; its camera names are the cameras used.
         joint_set: joint-set name of the 2D keypoints (its joint count is enforced), or None / ``""`` to adopt the
             first frame's (:meth:`check_frame` with ``joint_set``); mixed joint sets are refused.
-        filter: ``"one_euro"``, ``"kalman"`` or ``"none"``.
+        filter: ``"kalman"`` (default), ``"one_euro"`` or ``"none"``.
         filter_opts: options of the filter class.
         triangulate_opts: options of :func:`mocap.reconstruct.triangulate` (``min_conf``, ``reproj_threshold_px``,
             ``refine``, ``min_views``).
@@ -191,7 +192,7 @@ class FusionCore:
         world_frame: frame name given to the skeleton descriptions.
     """
 
-    def __init__(self, rig, joint_set: str | None = None, filter: str = "one_euro", filter_opts: dict | None = None,
+    def __init__(self, rig, joint_set: str | None = None, filter: str = "kalman", filter_opts: dict | None = None,
                  triangulate_opts: dict | None = None, use_prior: bool = True, fitter_factory=None,
                  min_joints: int = 3, multi_person: bool = True, tracker_opts: dict | None = None,
                  association_opts: dict | None = None, imu_segments: dict[str, str] | None = None,
@@ -281,7 +282,9 @@ class FusionCore:
             rig = rig.subset(cams)
         fopts = {"min_cutoff": float(p["filter_min_cutoff"]), "beta": float(p["filter_beta"]),
                  "d_cutoff": float(p["filter_d_cutoff"])} if p["filter"] == "one_euro" else {}
-        topts = {"min_conf": float(p["min_conf"]), "reproj_threshold_px": float(p["reproj_threshold_px"]),
+        thr = float(p["reproj_threshold_px"])
+        topts = {"min_conf": float(p["min_conf"]), "reproj_threshold_px": thr if thr > 0 else "auto",
+                 "soft_factor": float(p["soft_factor"]), "fallback_factor": float(p["fallback_factor"]),
                  "refine": bool(p["refine"]), "min_views": max(2, int(p["min_views"]))}
         tracker = {"gate_m": float(p["track_gate_m"]), "min_hits": int(p["track_min_hits"]),
                    "max_misses": int(p["track_max_misses"])}
@@ -311,6 +314,10 @@ class FusionCore:
         self.tri = OnlineTriangulator(self.rig, js.name, filter=self.filter_name, filter_opts=self.filter_opts,
                                       use_prior=self.use_prior, **self.topts)
         aopts = {k: self.topts[k] for k in ("min_conf", "reproj_threshold_px", "min_views") if k in self.topts}
+        if isinstance(aopts.get("reproj_threshold_px"), str):  # "auto": the multi-person path keeps the base
+            from mocap.reconstruct.triangulation import AUTO_BASE_PX
+
+            aopts["reproj_threshold_px"] = AUTO_BASE_PX
         self.assoc_opts = {"lr_pairs": list(js.lr_pairs), "min_joints": self.min_joints, **aopts,
                            **self._association_opts}
         self.imu_segments = [self._imu_segment(n, spec) for n, spec in self._imu_specs.items()]
@@ -560,7 +567,7 @@ class FusionCore:
             f = self._filters[key] = make_filter(self.filter_name, **self.filter_opts)
         X = f.step(xyzc[:, :3], stamp)
         out = np.concatenate([X, xyzc[:, 3:]], axis=-1)
-        out[~np.isfinite(X).all(-1)] = np.nan
+        out[~(np.isfinite(X).all(-1) & np.isfinite(xyzc[:, :3]).all(-1))] = np.nan  # measured joints only
         return out
 
     def _forget_lost(self) -> None:

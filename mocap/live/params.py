@@ -9,16 +9,20 @@ from typing import Any
 #: topics) and what ``mocap live`` reads. :meth:`FusionCore.from_params` turns them into a core.
 CORE_PARAMS: dict[str, Any] = {
     "joint_set": "",  # joint set of the 2D keypoints; "" = the first frame's (Keypoints2D.joint_set)
-    "filter": "one_euro",  # one_euro | kalman | none
-    # One-Euro defaults chosen on the Pose2Sim demo (60 fps, MediaPipe 2D): median / p95 deviation from the
-    # unfiltered offline triangulation 5.6 / 26.5 mm with frame-to-frame acceleration 26 % lower than unfiltered;
-    # the earlier 2 Hz / 20 / 1 Hz lagged: 11.4 / 45.6 mm (see the ros notes of issue 13)
+    # kalman: the benchmarked online default (OnlineTriangulator: constant-velocity Kalman with an innovation gate;
+    # its prediction is the view-selection prior). On the Pose2Sim demo after `mocap demo` (BlazePose 2D) it is
+    # median 3.1 / p95 16.1 mm from the offline unfiltered triangulation, one_euro 5.4 / 15.4 mm (the options below)
+    "filter": "kalman",  # kalman | one_euro | none
     "filter_min_cutoff": 1.0,  # one_euro: Hz, cut-off at rest (lower = smoother when still)
     "filter_beta": 40.0,  # one_euro: speed coefficient, s/m (higher = less lag when moving)
     "filter_d_cutoff": 5.0,  # one_euro: Hz, cut-off of the speed estimate (higher = reacts sooner to motion)
     "min_conf": 0.1,  # detections below this confidence are ignored
     "min_views": 2,  # cameras needed to triangulate a joint
-    "reproj_threshold_px": 15.0,  # views reprojecting further are outliers
+    # views reprojecting further are outliers; 0 = auto, as offline: max(15 px, 3.5 x the median view residual of
+    # the last frames), so a camera a little off (calibration, sync, detector) keeps its views
+    "reproj_threshold_px": 0.0,
+    "soft_factor": 3.0,  # views up to this x the threshold still count, down-weighted (0 = off)
+    "fallback_factor": 2.0,  # a joint no view subset passes gets the best pair within this x the threshold (0 = hole)
     "refine": True,  # Gauss-Newton refinement of the reprojection error (OnlineTriangulator's default)
     "use_prior": True,  # previous frame as prior for robust view selection
     "multi_person": True,  # several people per camera -> association + tracking

@@ -46,8 +46,14 @@ class OnlineTriangulator:
         bone_window: samples per bone of that running estimate (:class:`~mocap.reconstruct.bones.
             RunningBoneLengths`).
         bone_iterations: projection passes of :func:`~mocap.reconstruct.bones.constrain_bone_lengths` per frame.
-        **triangulate_opts: options of :func:`~mocap.reconstruct.triangulation.triangulate` (defaults here
-            ``refine=True`` and ``raw_pixel_errors=False``: reprojection errors in undistorted pixels, cheaper).
+        auto_window: view residuals kept for the ``"auto"`` threshold (about 30 frames of 33 joints x 4 cameras).
+        **triangulate_opts: options of :func:`~mocap.reconstruct.triangulation.triangulate`. Defaults here are the
+            offline mode's view policy: ``reproj_threshold_px="auto"``, ``soft_factor=3``, ``fallback_factor=2``,
+            ``refine=True``; and ``raw_pixel_errors=False`` (reprojection errors in undistorted pixels, cheaper).
+            ``"auto"`` is causal here: ``max(15 px, 3.5 x the median residual)`` over the last ``auto_window`` view
+            residuals of this and earlier frames (:func:`~mocap.reconstruct.triangulation.probe_view_errors`),
+            where the offline mode takes the median over the whole clip; so a camera consistently a little off
+            keeps its views online too.
 
     Attributes:
         latencies_s: the last :data:`LATENCY_WINDOW` step durations (seconds, wall clock); cleared by
@@ -64,7 +70,7 @@ class OnlineTriangulator:
 
     def __init__(self, rig, joint_set: str = "coco17", filter: str | None = "kalman", filter_opts: dict | None = None,
                  use_prior: bool = True, bones: bool = True, bone_window: int = 300, bone_iterations: int = 3,
-                 **triangulate_opts) -> None:
+                 auto_window: int = 4096, **triangulate_opts) -> None:
         if filter not in FILTERS:
             raise MocapError(f"unknown filter {filter!r}; choose one of {FILTERS}")
         if len(rig) < 2:
@@ -79,7 +85,15 @@ class OnlineTriangulator:
         elif filter == "one_euro":
             self.filter = OneEuroFilter(**fo)
         self.use_prior = use_prior
-        self.opts = {"refine": True, "raw_pixel_errors": False, **triangulate_opts}
+        self.opts = {"refine": True, "raw_pixel_errors": False, "reproj_threshold_px": "auto", "soft_factor": 3.0,
+                     "fallback_factor": 2.0, **triangulate_opts}
+        thr = self.opts["reproj_threshold_px"]
+        self.auto = isinstance(thr, str)
+        if self.auto and thr != "auto":
+            raise MocapError(f"reproj_threshold_px={thr!r}: use a number, one per camera or 'auto'")
+        self._residuals: deque[float] = deque(maxlen=int(auto_window))
+        #: the reprojection threshold of the last frame, pixels (``"auto"``: resolved from the residuals so far)
+        self.threshold_px: float | None = None if self.auto else thr
         self.bone_pairs: list[tuple[int, int]] = _rigid_bones_or_none(joint_set) if bones else []
         self.bone_iterations = int(bone_iterations)
         self.bone_lengths = None
@@ -102,6 +116,7 @@ class OnlineTriangulator:
         self.measured: np.ndarray | None = None
         self._last_conf: np.ndarray | None = None
         self.latencies_s.clear()
+        self._residuals.clear()
 
     def _prior(self, t: float, J: int) -> np.ndarray | None:
         if not self.use_prior:
@@ -129,7 +144,7 @@ class OnlineTriangulator:
         if uv.ndim != 3 or uv.shape[0] != len(self.rig) or uv.shape[2] != 2:
             raise KeypointsError(f"frame has shape {uv.shape}; expected ({len(self.rig)}, joints, 2)")
         J = uv.shape[1]
-        res = triangulate(self.rig, uv, conf, prior=self._prior(t, J), **self.opts)
+        res = triangulate(self.rig, uv, conf, prior=self._prior(t, J), **self._frame_opts(uv, conf))
         meas_conf = np.clip(res.confidence, 0.0, 1.0)
         X = res.X
         if self._last_conf is None or self._last_conf.shape != (J,):
@@ -161,6 +176,20 @@ class OnlineTriangulator:
         self.measured = measured & keep
         self.latencies_s.append(time.perf_counter() - t0)
         return out
+
+    def _frame_opts(self, uv: np.ndarray, conf: np.ndarray | None) -> dict:
+        """The triangulation options of this frame: ``"auto"`` resolved from the residuals seen so far."""
+        if not self.auto:
+            return self.opts
+        from mocap.reconstruct.triangulation import AUTO_GATE, probe_view_errors, threshold_from_residuals
+
+        o = self.opts
+        self._residuals.extend(probe_view_errors(self.rig, uv, conf, o.get("min_views", 2), o.get("min_conf", 0.1)))
+        thr, scale = threshold_from_residuals(np.fromiter(self._residuals, float, len(self._residuals)))
+        sf = float(o.get("soft_factor", 0.0))
+        soft = sf * AUTO_GATE * scale if sf > 0 and np.isfinite(scale) else 0.0
+        self.threshold_px = thr
+        return {**o, "reproj_threshold_px": thr, "soft_limit_px": o.get("soft_limit_px", soft)}
 
     def latency_ms(self) -> dict[str, float]:
         """``{"p50", "p95", "max"}`` step latency in milliseconds over the last :data:`LATENCY_WINDOW` steps."""

@@ -460,9 +460,7 @@ def _probe_threshold(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: in
     N = uvf.shape[1]
     pick = np.unique(np.linspace(0, N - 1, min(N, _PROBE)).round().astype(int)) if N else np.zeros(0, int)
     cf = None if conf is None else np.asarray(conf, dtype=float).reshape(C, -1)[:, pick]
-    probe = _triangulate(rig, uvf[:, pick], cf, AUTO_BASE_PX, min_views, min_conf, False, None, 0.15, True, 0.0,
-                         0.0)
-    return auto_threshold(probe, cf, min_conf, AUTO_BASE_PX)
+    return threshold_from_residuals(probe_view_errors(rig, uvf[:, pick], cf, min_views, min_conf))
 
 
 #: Points the ``"auto"`` threshold is estimated from (evenly spaced over the batch).
@@ -496,6 +494,32 @@ def auto_threshold(res: TriangulationResult, conf: np.ndarray | None, min_conf: 
     if not ok.any():
         return float(base_px), float("nan")
     scale = float(np.median(e[ok]))
+    return float(max(base_px, gate * scale)), scale
+
+
+def probe_view_errors(rig, uv: np.ndarray, conf: np.ndarray | None, min_views: int = 2,
+                      min_conf: float = 0.1) -> np.ndarray:
+    """The sample ``"auto"`` thresholds come from: ``(N,)`` reprojection errors (raw pixels) of every confident
+    detection, used or rejected, of the points ``uv`` ``(C, *B, 2)`` triangulated at :data:`AUTO_BASE_PX` (robust
+    view selection, linear solution, no refinement). The online mode collects them frame by frame."""
+    probe = _triangulate(rig, uv, conf, AUTO_BASE_PX, min_views, min_conf, False, None, 0.15, True, 0.0, 0.0)
+    e = probe.view_error_px
+    ok = np.isfinite(e)
+    if conf is not None:
+        ok &= np.nan_to_num(np.asarray(conf, dtype=float), nan=0.0) >= max(min_conf, 1e-9)
+    return e[ok]
+
+
+def threshold_from_residuals(errors: np.ndarray, base_px: float = AUTO_BASE_PX,
+                             gate: float | None = None) -> tuple[float, float]:
+    """``(threshold_px, median_view_error_px)`` of ``"auto"`` from view residuals (:func:`probe_view_errors`):
+    ``max(base_px, gate x median)``; ``base_px`` and NaN when there are none."""
+    gate = AUTO_GATE if gate is None else gate
+    e = np.asarray(errors, dtype=float)
+    e = e[np.isfinite(e)]
+    if not e.size:
+        return float(base_px), float("nan")
+    scale = float(np.median(e))
     return float(max(base_px, gate * scale)), scale
 
 
@@ -843,5 +867,5 @@ def _consensus(geo: _Geometry, x: np.ndarray, y: np.ndarray, coef: np.ndarray, w
 __all__ = [
     "REASONS", "REASON_OK", "REASON_TOO_FEW_VIEWS", "REASON_LOW_CONFIDENCE", "REASON_REPROJ_ERROR",
     "REASON_DEGENERATE", "REASON_TEMPORAL", "REASON_BONE", "TriangulationResult", "triangulate_weighted_dlt",
-    "triangulate", "refine_points", "auto_threshold", "AUTO_BASE_PX",
+    "triangulate", "refine_points", "auto_threshold", "probe_view_errors", "threshold_from_residuals", "AUTO_BASE_PX",
 ]

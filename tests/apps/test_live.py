@@ -62,15 +62,15 @@ def test_live_matches_offline_triangulation_of_the_same_frames(demo_run, pose2si
     - the online mode (``mocap triangulate --mode online``: :func:`~mocap.reconstruct.online.triangulate_online`
       with the core's options) must give the same skeletons: the live path adds cameras, threads and sinks around
       the same math, never different numbers;
-    - the offline triangulation with the same options and none of its whole-clip passes (every frame alone: no
-      temporal re-check, no bone-length pass, the core's fixed 15 px threshold) must give the same point for most
-      joints (median over all joints < 2 mm, >= 75 % within 20 mm). The rest differ by design: the online core
-      selects views with its previous output as prior and keeps running bone lengths; live drops frames to keep
-      up in real time, so those come from frames further apart than in the clip.
+    - the offline triangulation with the same options and none of its whole-clip passes (no temporal re-check, no
+      bone-length pass) must give the same point for most joints (median over all joints < 2 mm, >= 75 % within
+      20 mm). The rest differ by design: the online core selects views with its previous output as prior, keeps
+      running bone lengths and resolves the "auto" threshold from the frames so far (offline: from the whole
+      clip); live drops frames to keep up in real time, so those come from frames further apart than in the clip.
     """
     from mocap.apps.live_record import read_live_recording
     from mocap.cameras.formats import read_calibration
-    from mocap.live.params import CORE_PARAMS
+    from mocap.live.core import FusionCore
     from mocap.reconstruct.online import triangulate_online
     from mocap.reconstruct.sequence import triangulate_keypoints
 
@@ -78,14 +78,13 @@ def test_live_matches_offline_triangulation_of_the_same_frames(demo_run, pose2si
     kp2, kp3 = rec["keypoints2d"], rec["keypoints3d"]
     assert rec["frames2d"] == rec["frames3d"] and kp2.n_frames == demo_run["stats"]["frames"]
     rig = read_calibration(demo_run["out"] / "rec" / "calibration.toml")
-    opts = {k: CORE_PARAMS[k] for k in ("min_conf", "min_views", "reproj_threshold_px", "refine", "use_prior")}
-    online = triangulate_online(rig, kp2, filter=None, **opts)
+    core = FusionCore.from_params(rig, {"joint_set": kp2.joint_set, "filter": "none"})
+    opts = core.topts  # the triangulation options `mocap live` ran with (CORE_PARAMS defaults)
+    online = triangulate_online(rig, kp2, filter=None, use_prior=core.use_prior, **opts)
     a, o = kp3.data[:, 0, :, :3], online.data[:, 0, :, :3]
     np.testing.assert_array_equal(np.isfinite(a).all(-1), np.isfinite(o).all(-1))
     np.testing.assert_allclose(a, o, atol=2e-4)  # the record keeps 0.1 mm, 1e-4 px
-    off = triangulate_keypoints(rig, kp2, temporal_check=False, bone_check=False, refine=opts["refine"],
-                                reproj_threshold_px=opts["reproj_threshold_px"], soft_factor=0.0, fallback_factor=0.0,
-                                min_conf=opts["min_conf"], min_views=opts["min_views"])
+    off = triangulate_keypoints(rig, kp2, temporal_check=False, bone_check=False, **opts)
     b = off.data[:, 0, :, :3]
     both = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
     assert both.sum() > 0.5 * np.isfinite(b).all(-1).sum()
