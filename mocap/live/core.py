@@ -169,8 +169,9 @@ class FusionCore:
             first frame's (:meth:`check_frame` with ``joint_set``); mixed joint sets are refused.
         filter: ``"kalman"`` (default), ``"one_euro"`` or ``"none"``.
         filter_opts: options of the filter class.
-        triangulate_opts: options of :func:`mocap.reconstruct.triangulate` (``min_conf``, ``reproj_threshold_px``,
-            ``refine``, ``min_views``).
+        triangulate_opts: options of :class:`mocap.reconstruct.OnlineTriangulator` and
+            :func:`mocap.reconstruct.triangulate` (``min_conf``, ``reproj_threshold_px``, ``soft_factor``,
+            ``fallback_factor``, ``refine``, ``min_views``, ``bones``); OnlineTriangulator's defaults otherwise.
         use_prior: use the previous output as the triangulation prior (single-person path).
         fitter_factory: optional callable ``joint_set -> OnlineFitter`` (:func:`make_fitter_factory`; one fitter per
             tracked person; its model's skeleton replaces the keypoints').
@@ -285,7 +286,7 @@ class FusionCore:
         thr = float(p["reproj_threshold_px"])
         topts = {"min_conf": float(p["min_conf"]), "reproj_threshold_px": thr if thr > 0 else "auto",
                  "soft_factor": float(p["soft_factor"]), "fallback_factor": float(p["fallback_factor"]),
-                 "refine": bool(p["refine"]), "min_views": max(2, int(p["min_views"]))}
+                 "refine": bool(p["refine"]), "min_views": max(2, int(p["min_views"])), "bones": bool(p["bones"])}
         tracker = {"gate_m": float(p["track_gate_m"]), "min_hits": int(p["track_min_hits"]),
                    "max_misses": int(p["track_max_misses"])}
         imu_topics = [t for t in p["imu_topics"] if t]

@@ -24,7 +24,8 @@ CORE_PARAMS: dict[str, Any] = {
     "soft_factor": 3.0,  # views up to this x the threshold still count, down-weighted (0 = off)
     "fallback_factor": 2.0,  # a joint no view subset passes gets the best pair within this x the threshold (0 = hole)
     "refine": True,  # Gauss-Newton refinement of the reprojection error (OnlineTriangulator's default)
-    "use_prior": True,  # previous frame as prior for robust view selection
+    "bones": True,  # constrain rigid bones to the lengths learned so far (running median, never a future frame)
+    "use_prior": True,  # prior for robust view selection: the Kalman prediction (else the previous output)
     "multi_person": True,  # several people per camera -> association + tracking
     "track_gate_m": 0.5,
     "track_min_hits": 1,

@@ -56,6 +56,7 @@ class Collector:
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
+        #: topic -> [(receive time, time.time() (wall clock, comparable with ROS stamps), message)]
         self.msgs: dict[str, list] = {t: [] for t in topics}
         #: topic -> subscription; ``subs[t].get_publisher_count()`` = publishers matched on OUR side (reader side),
         #: which, unlike ``count_publishers`` (graph only), means their messages will reach us

@@ -39,7 +39,7 @@ class TeleopHarness:
         node = self.node = self.col.node
         self.state_msgs: list[tuple[float, str]] = []
         node.create_subscription(String, f"{NS}/teleop/state",
-                                 lambda m: self.state_msgs.append((time.perf_counter(), m.data)), latched)
+                                 lambda m: self.state_msgs.append((time.time(), m.data)), latched)
         self.pub_skel = node.create_publisher(SkeletonArray, f"{NS}/skeletons", 10)
         self.pub_desc = node.create_publisher(DescMsg, f"{NS}/skeleton_description", latched)
         self.pub_hb = node.create_publisher(Joy, f"{NS}/teleop/heartbeat", 10)
@@ -101,16 +101,16 @@ class TeleopHarness:
         self.pub_estop.publish(self.Bool(data=on))
 
     def play(self, frames, t0: float | None = None, rate: float = 30.0, stamp0: float = 1000.0):
-        """Publish ``frames`` ``[(t, SkeletonFrame)]`` in real time; returns [(perf_counter time sent, frame)]."""
+        """Publish ``frames`` ``[(t, SkeletonFrame)]`` in real time; returns [(time.time() sent, frame)]."""
         sent = []
-        start = time.perf_counter()
+        start = time.time()
         for k, (_, f) in enumerate(frames):
             due = start + k / rate
-            while time.perf_counter() < due:
+            while time.time() < due:
                 time.sleep(0.001)
             msg = self.convert.frame_to_msg(f, lambda pid: self.description, "world")
             self.pub_skel.publish(msg)
-            sent.append((time.perf_counter(), f))
+            sent.append((time.time(), f))
         return sent
 
     def quiesce(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
@@ -118,7 +118,7 @@ class TeleopHarness:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             last = self.col.msgs[TRAJ][-1][0] if self.col.msgs[TRAJ] else 0.0
-            if time.perf_counter() - last >= quiet:
+            if time.time() - last >= quiet:
                 return
             time.sleep(0.02)
         raise AssertionError(f"trajectories kept coming for {timeout} s\n{logs(self.log_dir)}")

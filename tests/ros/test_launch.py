@@ -29,7 +29,7 @@ def test_every_executable_is_installed_and_exists():
     installed = _installed_programs()
     for p in installed:
         assert (PKG_SRC / "nodes" / p).is_file()
-    specs = spec.node_specs(CONFIG, "cam01,cam02", teleop=True, record=True)
+    specs = spec.node_specs(CONFIG, "cam01,cam02", teleop=True, record=True, sim_robot=True)
     assert {s.executable for s in specs} == set(spec.EXECUTABLES) <= installed
     assert {s.executable for s in spec.node_specs(CONFIG, "cam01")} == {"camera_node", "fusion_node"}
     cmake = (PKG_SRC / "CMakeLists.txt").read_text()

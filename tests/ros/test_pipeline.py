@@ -51,7 +51,9 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
     rig0, kp2d, calib, kp_file = capture
     rig = read_calibration(calib)
     config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
-    extra = {"filter": "none", "use_prior": False, "replay_time_base": BASE, "wait_timeout_s": 60.0,
+    # frame-by-frame math to compare with: no filter, prior, running bone lengths or "auto" threshold history
+    extra = {"filter": "none", "use_prior": False, "bones": False, "reproj_threshold_px": 15.0, "soft_factor": 0.0,
+             "fallback_factor": 0.0, "replay_time_base": BASE, "wait_timeout_s": 60.0,
              "max_wait_s": 10.0, "camera_timeout_s": 10.0}
     fusion = node_specs(config, rig.names, calibration=str(calib), keypoints_file=str(kp_file), extra=extra)[-1]
     col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/markers": MarkerArray, "/tf": TFMessage,
@@ -97,7 +99,7 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
         n_cams.append(len(used))
         uv = np.full_like(data32[i, :, 0], np.nan)
         uv[used] = data32[i, used, 0]
-        ref = triangulate(rig, uv[..., :2], uv[..., 2]).X
+        ref = triangulate(rig, uv[..., :2], uv[..., 2], refine=True).X
         np.testing.assert_array_equal(np.isfinite(X).all(1), np.isfinite(ref).all(1),
                                       err_msg=f"frame {i}, cameras {list(msg.cameras)}\n{logs(tmp_path)}")
         ok = np.isfinite(ref).all(1)

@@ -43,7 +43,7 @@ def _nodes(context, *args, **kwargs):
             teleop=is_true(arg["teleop"]), teleop_config=arg["teleop_config"], record=is_true(arg["record"]),
             record_dir=arg["record_dir"], config_dir=os.path.join(share, "config"), session=arg["session"],
             mode=arg["mode"], source=arg["source"], body_model=arg["body_model"], namespace=arg["namespace"],
-            respawn=is_true(arg["respawn"]))
+            respawn=is_true(arg["respawn"]), sim_robot=is_true(arg["sim_robot"]))
     except (LaunchError, OSError) as e:
         return _refuse(str(e))
     actions = []

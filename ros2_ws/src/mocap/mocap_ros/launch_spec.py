@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 PACKAGE = "mocap"
-EXECUTABLES = ("camera_node", "fusion_node", "teleop_node", "recorder_node")
+EXECUTABLES = ("camera_node", "fusion_node", "teleop_node", "recorder_node", "sim_robot_node")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 #: Launch arguments of multiview.launch.py: name -> (default, description). The README documents the same.
 LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -42,6 +42,8 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     "teleop_config": ("", "teleop parameter YAML (default: share/mocap/config/teleop.yaml)"),
     "record": ("false", "start the recorder node: rosbag2 MCAP + LeRobot v3.0 dataset into record_dir"),
     "record_dir": ("mocap_recording", "output folder of the recording (one timestamped subfolder per run)"),
+    "sim_robot": ("false", "start the simulated robot (a TEST TOOL standing in for a joint trajectory controller: "
+                           "accepts/rejects trajectories by its rules, publishes /joint_states)"),
     # app bridges over mocap.apps (started by the launch file's _apps)
     "vmc": ("false", "start vmc_bridge: skeletons -> an avatar over VMC (VSeeFace, Warudo, Unity + EVMC4U)"),
     "vmc_url": ("vmc://127.0.0.1:39539", "VMC receiver, vmc://HOST:PORT[?person=ID&rate=HZ&calib=FRAMES]"),
@@ -129,7 +131,7 @@ def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: s
                keypoints_file: str = "", extra: dict | None = None, teleop: bool = False, teleop_config: str = "",
                record: bool = False, record_dir: str = "", config_dir: str | Path = "", *,
                session: str = "", mode: str = "", source: str = "", body_model: str = "",
-               namespace: str = "mocap", respawn: bool = True) -> list[NodeSpec]:
+               namespace: str = "mocap", respawn: bool = True, sim_robot: bool = False) -> list[NodeSpec]:
     """The nodes the launch file starts for these launch arguments.
 
     Args:
@@ -148,6 +150,7 @@ def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: s
         body_model: ``anny`` | ``smplx`` | ``none`` (empty: the config's).
         namespace: namespace of all nodes and topics.
         respawn: restart camera nodes that die.
+        sim_robot: add the simulated robot (``config_dir/sim_robot.yaml``), a test tool for teleop without a robot.
 
     Raises:
         LaunchError: an argument that cannot be used (message for the user).
@@ -217,6 +220,8 @@ def node_specs(config: str | Path, cameras: str | list[str] = "", calibration: s
     if record:
         specs.append(NodeSpec("recorder_node", "recorder", ns or "/", str(cdir / "recorder.yaml"),
                               {"output_dir": record_dir} if record_dir else {}))
+    if sim_robot:
+        specs.append(NodeSpec("sim_robot_node", "sim_robot", ns or "/", str(cdir / "sim_robot.yaml"), {}))
     return specs
 
 
