@@ -51,7 +51,7 @@ class OnlineTriangulator:
             offline mode's view policy: ``reproj_threshold_px="auto"``, ``soft_factor=3``, ``fallback_factor=2``,
             ``refine=True``; and ``raw_pixel_errors=False`` (reprojection errors in undistorted pixels, cheaper).
             ``"auto"`` is causal here: ``max(15 px, 3.5 x the median residual)`` over the last ``auto_window`` view
-            residuals of this and earlier frames (:func:`~mocap.reconstruct.triangulation.probe_view_errors`),
+            residuals of this and earlier frames (every frame of the first 10, then every 5th) (:func:`~mocap.reconstruct.triangulation.probe_view_errors`),
             where the offline mode takes the median over the whole clip; so a camera consistently a little off
             keeps its views online too.
 
@@ -117,6 +117,8 @@ class OnlineTriangulator:
         self._last_conf: np.ndarray | None = None
         self.latencies_s.clear()
         self._residuals.clear()
+        self._frames = 0  # frames since the reset ("auto" probes the first 10, then every 5th)
+        self._auto: tuple[float, float] = (15.0, float("nan"))
 
     def _prior(self, t: float, J: int) -> np.ndarray | None:
         if not self.use_prior:
@@ -184,8 +186,12 @@ class OnlineTriangulator:
         from mocap.reconstruct.triangulation import AUTO_GATE, probe_view_errors, threshold_from_residuals
 
         o = self.opts
-        self._residuals.extend(probe_view_errors(self.rig, uv, conf, o.get("min_views", 2), o.get("min_conf", 0.1)))
-        thr, scale = threshold_from_residuals(np.fromiter(self._residuals, float, len(self._residuals)))
+        self._frames += 1
+        if self._frames <= 10 or self._frames % 5 == 0:  # the residuals' median moves slowly: every 5th frame
+            self._residuals.extend(probe_view_errors(self.rig, uv, conf, o.get("min_views", 2),
+                                                     o.get("min_conf", 0.1)))
+            self._auto = threshold_from_residuals(np.fromiter(self._residuals, float, len(self._residuals)))
+        thr, scale = self._auto
         sf = float(o.get("soft_factor", 0.0))
         soft = sf * AUTO_GATE * scale if sf > 0 and np.isfinite(scale) else 0.0
         self.threshold_px = thr
