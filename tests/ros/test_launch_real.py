@@ -221,7 +221,10 @@ def test_killed_camera_costs_no_latency_after_2_s(shared_data, ros_env, tmp_path
         (pid,) = launch.node_pids("__ns:=/mocap/cam02")
         t_kill = time.time()
         os.kill(pid, signal.SIGKILL)
-        assert _wait(lambda: len(sk) >= kp2d.n_frames - 2, 30, launch), launch.text()[-4000:]
+        # until the replay is over: every frame out, or nothing new for 1 s once the clip (6 s) must have ended (a
+        # frame a load spike left with one camera is skipped: min_cameras 2)
+        done = lambda: len(sk) >= kp2d.n_frames - 2 or (time.time() > t_kill + 5.5 and time.time() - sk[-1][0] > 1.0)  # noqa: E731
+        assert _wait(done, 30, launch), launch.text()[-4000:]
         assert not launch.node_pids("__ns:=/mocap/cam02")  # respawn:=false
     finally:
         launch.stop()
@@ -230,7 +233,8 @@ def test_killed_camera_costs_no_latency_after_2_s(shared_data, ros_env, tmp_path
     before = [x[0] for x in lat if x[1] < t_kill]
     gap = [x[0] for x in lat if t_kill < x[1] < t_kill + 2.0]
     after = [x[0] for x in lat if x[1] >= t_kill + 2.0]
-    assert after and not any("cam02" in x[2] for x in lat if x[1] >= t_kill + 2.0)
+    assert len(after) >= 45, f"{len(after)} frames from 2 s after the kill\n{launch.text()[-3000:]}"
+    assert not any("cam02" in x[2] for x in lat if x[1] >= t_kill + 2.0)
     p95, med, med_before = np.percentile(after, 95), np.median(after), np.median(before)
     print(f"killed camera: latency p50/p95 {med_before:.1f}/{np.percentile(before, 95):.1f} ms before the kill, "
           f"max {max(gap):.1f} ms in the 2 s after, p50/p95 {med:.1f}/{p95:.1f} ms from 2 s after "
