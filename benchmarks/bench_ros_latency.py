@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--cameras", type=int, default=4)
-    ap.add_argument("--filter", default="one_euro", choices=["one_euro", "kalman", "none"])
+    ap.add_argument("--filter", default="kalman", choices=["kalman", "one_euro", "none"], help="default: the config's")
     ap.add_argument("--body-model", default="", choices=["", "anny", "smplx"],
                     help="fit this body model online in the fusion node (default: none)")
     ap.add_argument("--json", default="")
