@@ -51,9 +51,9 @@ class OnlineTriangulator:
             offline mode's view policy: ``reproj_threshold_px="auto"``, ``soft_factor=3``, ``fallback_factor=2``,
             ``refine=True``; and ``raw_pixel_errors=False`` (reprojection errors in undistorted pixels, cheaper).
             ``"auto"`` is causal here: ``max(15 px, 3.5 x the median residual)`` over the last ``auto_window`` view
-            residuals of this and earlier frames (every frame of the first 10, then every 5th) (:func:`~mocap.reconstruct.triangulation.probe_view_errors`),
-            where the offline mode takes the median over the whole clip; so a camera consistently a little off
-            keeps its views online too.
+            residuals of this and earlier frames (every frame of the first 10, then every 5th;
+            :func:`~mocap.reconstruct.triangulation.probe_view_errors`), where the offline mode takes the
+            median over the whole clip; so a camera consistently a little off keeps its views online too.
 
     Attributes:
         latencies_s: the last :data:`LATENCY_WINDOW` step durations (seconds, wall clock); cleared by
