@@ -23,7 +23,14 @@ import numpy as np
 
 from mocap.errors import KeypointsError, MocapError
 from mocap.reconstruct.filters import GatedKalmanFilter, OneEuroFilter, coasting_confidence
-from mocap.reconstruct.triangulation import TriangulationResult, triangulate
+from mocap.reconstruct.triangulation import (
+    AUTO_BASE_PX,
+    AUTO_GATE,
+    TriangulationResult,
+    probe_view_errors,
+    threshold_from_residuals,
+    triangulate,
+)
 
 FILTERS = ("kalman", "one_euro", None)
 #: step latencies kept for :meth:`OnlineTriangulator.latency_ms` (the most recent ones)
@@ -118,7 +125,7 @@ class OnlineTriangulator:
         self.latencies_s.clear()
         self._residuals.clear()
         self._frames = 0  # frames since the reset ("auto" probes the first 10, then every 5th)
-        self._auto: tuple[float, float] = (15.0, float("nan"))
+        self._auto: tuple[float, float] = (AUTO_BASE_PX, float("nan"))
 
     def _prior(self, t: float, J: int) -> np.ndarray | None:
         if not self.use_prior:
@@ -183,8 +190,6 @@ class OnlineTriangulator:
         """The triangulation options of this frame: ``"auto"`` resolved from the residuals seen so far."""
         if not self.auto:
             return self.opts
-        from mocap.reconstruct.triangulation import AUTO_GATE, probe_view_errors, threshold_from_residuals
-
         o = self.opts
         self._frames += 1
         if self._frames <= 10 or self._frames % 5 == 0:  # the residuals' median moves slowly: every 5th frame
