@@ -30,12 +30,15 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64",
-             "manylinux_2_34_x86_64", "manylinux_2_35_x86_64", "manylinux_2_39_x86_64", "linux_x86_64")
+#: every manylinux tag Ubuntu 24.04 (glibc 2.39) installs
+PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{n}_x86_64" for n in range(17, 40)), "linux_x86_64")
 #: distribution -> why it is not checked
 EXEMPT = {
     "bpy": "Blender as a Python module, a test-only checker in its own venv (.venv-blender) on the Python 3.11 its "
            "Blender release embeds (scripts/blender_check/setup.sh); never installed into a user's Python",
+    "filterpy": "pure Python published only as an sdist (no wheel for any Python); it builds a py3-none-any wheel "
+                "on 3.12 (checked by hand with `python3.12 -m pip wheel filterpy==1.4.5`); only Pose2Sim's "
+                "filtering in the benchmark peers' venv (.venv-peers) imports it",
 }
 _PIN = re.compile(r"""(?<![\w.-])([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9_,.-]+\])?==[0-9][A-Za-z0-9.+!_-]*)""")
 
