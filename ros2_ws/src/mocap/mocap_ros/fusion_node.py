@@ -19,7 +19,9 @@ Topics (names relative to the node's namespace, ``/mocap`` in the launch file; p
   latency (arrival - capture stamp) p50/p95, dropped frames (frame-index gaps) and late messages; one line for the
   fusion (frames, incomplete groups);
 - ``replay_start`` (``builtin_interfaces/Time``, transient local): the instant replaying / video cameras start
-  together, announced ``start_margin_s`` after every camera is heard (or after ``start_timeout_s``).
+  together, announced ``start_margin_s`` after every camera is heard (or after ``start_timeout_s``) and a subscriber
+  of the skeletons topic is matched (or ``start_subscriber_wait_s`` after the node started: DDS discovery of a
+  consumer can take a few seconds, and a replay started before it would lose its first frames to it).
 
 No ``sensor_msgs/JointState``: a skeleton's joints are ball joints whose local rotations no URDF revolute-joint
 consumer can take without a made-up Euler decomposition; ``Skeleton.local_orientations`` + the
@@ -171,11 +173,17 @@ class FusionNode(Node):
 
     # ------------------------------------------------------------------ start, diagnostics
     def _announce_start(self) -> None:
-        """Once every camera's publisher is matched (or after ``start_timeout_s``), announce the common start."""
+        """Once every camera's publisher is matched (or after ``start_timeout_s``) and a skeletons subscriber (or
+        ``start_subscriber_wait_s`` passed), announce the common start."""
         heard = [c for c, s in zip(self.core.cameras, self.subs, strict=True) if s.get_publisher_count() > 0]
         waited = time.monotonic() - self.start_wall
         if len(heard) < len(self.core.cameras) and waited < self.p["start_timeout_s"]:
             return
+        if len(heard) == len(self.core.cameras) and self.pub_skel.get_subscription_count() == 0:
+            if waited < float(self.p["start_subscriber_wait_s"]):
+                return  # a consumer may still be in discovery
+            self.get_logger().info(f"no subscriber of {self.pub_skel.topic_name} after {waited:.1f} s; starting "
+                                   "anyway")
         if len(heard) < len(self.core.cameras):
             self.get_logger().warning(f"cameras {[c for c in self.core.cameras if c not in heard]} not connected "
                                       f"after {waited:.0f} s; starting the others")

@@ -45,6 +45,7 @@ FUSION_PARAMS = {
     "publish_camera_tf": True,
     "start_margin_s": 0.5,
     "start_timeout_s": 20.0,
+    "start_subscriber_wait_s": 5.0,
     "diagnostics_period_s": 1.0,
     "imu_topic": "",
     "imu_timeout_s": 1.0,
