@@ -18,11 +18,11 @@ ufbx = pytest.importorskip("ufbx")
 
 
 def _world(scene, names, t) -> np.ndarray:
-    es = scene.evaluate(scene.anim, t)
     out = []
-    for n in names:
-        c3 = es.find_node(n).node_to_world.c3
-        out.append((c3.x, c3.y, c3.z))
+    with scene.evaluate(scene.anim, t) as es:  # freed here, before the scene (ufbx objects point into it)
+        for n in names:
+            c3 = es.find_node(n).node_to_world.c3
+            out.append((c3.x, c3.y, c3.z))
     return np.array(out)
 
 
