@@ -58,7 +58,7 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
     fusion = node_specs(config, rig.names, calibration=str(calib), keypoints_file=str(kp_file), extra=extra)[-1]
     col = Collector({"/mocap/skeletons": SkeletonArray, "/mocap/markers": MarkerArray, "/tf": TFMessage,
                      "/mocap/skeleton_description": (SkeletonDescription, qos.DESCRIPTION),
-                     "/mocap/cam01/camera_info": (CameraInfo, qos.KEYPOINTS)})
+                     "/mocap/cam01/camera_info": (CameraInfo, qos.LATCHED)})
     procs = start_nodes([fusion], ros_env, tmp_path)  # fusion first; the cameras once it is connected to us
     T = kp2d.n_frames
     try:
@@ -74,6 +74,9 @@ def test_pipeline_matches_offline_triangulation(capture, ros_env, tmp_path):
             if any(p.poll() not in (None, 0) for p in procs):
                 break
         time.sleep(0.3)
+        deadline = time.monotonic() + 15  # camera_info is latched: it arrives once discovery matched us
+        while not col.msgs["/mocap/cam01/camera_info"] and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         stop_nodes(procs)
         col.close()

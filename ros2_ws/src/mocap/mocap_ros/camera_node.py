@@ -20,7 +20,8 @@ announcement within ``wait_timeout_s`` the camera starts on its own). A replayin
 the frames whose time has passed, so a respawned camera rejoins in step.
 
 Topics (relative to the node's namespace ``/<ns>/<camera>``): ``keypoints_topic`` (``keypoints2d``, QoS sensor
-data: best effort, keep last 10) and ``camera_info_topic`` (``camera_info``). The node spins on a background thread
+data: best effort, keep last 10) and ``camera_info_topic`` (``camera_info``, reliable + transient local, depth 1: a late
+subscriber still gets it). The node spins on a background thread
 the whole time (its parameter services answer), and stays up after a replay or video has finished.
 """
 
@@ -60,8 +61,10 @@ class CameraNode(Node):
         self.name = p["camera"]
         self.frame_id = p["frame_id"] or f"{self.name}_optical_frame"
         self.pub = self.create_publisher(Keypoints2D, p["keypoints_topic"].format(camera=self.name), qos.KEYPOINTS)
+        # reliable + transient local, depth 1: a subscriber that matches late (or after the replay) still gets the
+        # calibration; compatible with best-effort / volatile readers (RViz's sensor QoS)
         self.pub_info = self.create_publisher(CameraInfo, p["camera_info_topic"].format(camera=self.name),
-                                              qos.KEYPOINTS)
+                                              qos.LATCHED)
         self.start_wall: float | None = None
         self.create_subscription(Time, "replay_start", self._on_start, qos.LATCHED)
         self.camera = None
