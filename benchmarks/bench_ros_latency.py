@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--cameras", type=int, default=4)
-    ap.add_argument("--filter", default="kalman", choices=["kalman", "one_euro", "none"], help="default: the config's")
+    ap.add_argument("--filter", default="", choices=["", "kalman", "one_euro", "none"],
+                    help="override the config's filter (default: keep it)")
     ap.add_argument("--body-model", default="", choices=["", "anny", "smplx"],
                     help="fit this body model online in the fusion node (default: none)")
     ap.add_argument("--json", default="")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy  # noqa: F401  (before anything that may load pyrealsense2)
     from mocap_msgs.msg import Keypoints2D, SkeletonArray
     from mocap_ros import convert
-    from mocap_ros.launch_spec import node_specs
+    from mocap_ros.launch_spec import config_params, node_specs
 
     from mocap.cameras.formats import write_calibration
     from mocap.skeletons import get_joint_set
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ros_"))
     calib = write_calibration(rig, tmp / "calibration.toml")
     config = installed_executable("x").parents[2] / "share" / "mocap" / "config" / "multiview.yaml"
+    a.filter = a.filter or config_params(config, "fusion").get("filter", "")
     extra = {"filter": a.filter, "body_model": a.body_model, "fps": kp2d.fps}
     fusion = node_specs(config, rig.names, calibration=str(calib), extra=extra)[-1]
     env = dict(os.environ)

@@ -38,8 +38,6 @@ def skinned_vertices(path: str, t: float) -> dict[str, np.ndarray]:
                 w = np.array(list(cl.weights), float)
                 out[idx] += w[:, None] * (v[idx] @ M[:3, :3].T + M[:3, 3])
                 wsum[idx] += w
-            del cl
-        del mesh
     return {"counts": counts, "vertices": out, "weight_sums": wsum}
 
 
