@@ -11,7 +11,7 @@ CORE_PARAMS: dict[str, Any] = {
     "joint_set": "",  # joint set of the 2D keypoints; "" = the first frame's (Keypoints2D.joint_set)
     # kalman: the benchmarked online default (OnlineTriangulator: constant-velocity Kalman with an innovation gate;
     # its prediction is the view-selection prior). On the Pose2Sim demo after `mocap demo` (BlazePose 2D) it is
-    # median 3.1 / p95 16.1 mm from the offline unfiltered triangulation, one_euro 5.4 / 15.4 mm (the options below)
+    # median 3.1 / p95 16.6 mm from the offline unfiltered triangulation (one_euro: the filter_* options below)
     "filter": "kalman",  # kalman | one_euro | none
     "filter_min_cutoff": 1.0,  # one_euro: Hz, cut-off at rest (lower = smoother when still)
     "filter_beta": 40.0,  # one_euro: speed coefficient, s/m (higher = less lag when moving)
